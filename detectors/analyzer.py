@@ -1,0 +1,95 @@
+"""From a client's words to one assessment: normalise, detect, combine, read intent.
+
+Each detector runs inside its own guard: one that fails is reported through
+``on_failure`` and the others still decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from onplatform.detectors.base import CATEGORIES, Category, Detector, Finding, MessageText
+from onplatform.detectors.lexicon import Lexicon
+from onplatform.detectors.normalize import normalize
+from onplatform.detectors.phrases import Sentences, find_groups
+
+FailureHandler = Callable[[str, Exception], None]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    flagged: bool
+    category: Category | None
+    score: float
+    findings: tuple[Finding, ...]
+    hesitant: bool = False
+    """A tentative question ("would it be possible…?"), not a demand."""
+    insisting: bool = False
+    """A demand that repeats itself or threatens ("I told you twice…")."""
+    failed_detectors: tuple[str, ...] = ()
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f.code for f in self.findings))
+
+
+def combine(scores: Sequence[float]) -> float:
+    """The strongest finding, raised a little by independent support."""
+    if not scores:
+        return 0.0
+    strongest = max(scores)
+    remaining = 1.0
+    for score in scores:
+        remaining *= 1.0 - score
+    return round(strongest + 0.5 * ((1.0 - remaining) - strongest), 3)
+
+
+class Analyzer:
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        lexicon: Lexicon,
+        threshold: float = 0.5,
+        on_failure: FailureHandler | None = None,
+    ) -> None:
+        self.detectors = tuple(detectors)
+        self.lexicon = lexicon
+        self.threshold = threshold
+        self.on_failure = on_failure
+        self._intent_groups = [g for g in ("hedge", "insist") if g in lexicon.groups]
+
+    def assess(self, words: str) -> Assessment:
+        return self.assess_text(normalize(words))
+
+    def assess_text(self, text: MessageText) -> Assessment:
+        findings: list[Finding] = []
+        failed: list[str] = []
+        for detector in self.detectors:
+            try:
+                findings.extend(detector.detect(text))
+            except Exception as err:  # one broken detector must not silence the others
+                failed.append(detector.name)
+                if self.on_failure is not None:
+                    self.on_failure(detector.name, err)
+        by_category = {
+            category: combine([f.score for f in findings if f.category == category])
+            for category in CATEGORIES
+        }
+        above = [c for c in CATEGORIES if by_category[c] >= self.threshold]
+        if not above:
+            top = max(by_category.values())
+            return Assessment(False, None, top, tuple(findings), failed_detectors=tuple(failed))
+        # CATEGORIES is ordered by precedence: a scam outranks a payment request.
+        category = "scam" if "scam" in above else max(above, key=lambda c: by_category[c])
+        hesitant, insisting = self._intent(text)
+        return Assessment(True, category, by_category[category], tuple(findings),
+                          hesitant=hesitant and not insisting, insisting=insisting,
+                          failed_detectors=tuple(failed))
+
+    def _intent(self, text: MessageText) -> tuple[bool, bool]:
+        if not self._intent_groups:
+            return False, False
+        sentences = Sentences(text.normalized)
+        found = find_groups(self.lexicon, text.normalized, sentences, self._intent_groups)
+        return "hedge" in found, "insist" in found

@@ -1,0 +1,202 @@
+"""Term groups and rules read from TOML data files.
+
+A lexicon file (one per language) fills named groups of terms: ``pay_channel``,
+``chat_channel``, ``outside``... Rules, kept in ``rules.toml``, combine groups
+without naming a language, so a new language is a new lexicon file and
+nothing else. Users add files through ``detectors.lexicon_paths`` and rules
+through ``[[detectors.rules]]``.
+
+A term is a regular expression over normalised text (lower case, accents
+dropped from Latin letters). A leading or trailing ``*`` stands for the rest
+of a word: ``integrat*`` matches "integration".
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, cast
+
+import regex
+
+from onplatform.detectors.base import CATEGORIES, Category
+from onplatform.detectors.normalize import normalize_term
+
+
+class LexiconError(ValueError):
+    """A lexicon or rule file is malformed; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    category: Category
+    score: float
+    all: tuple[str, ...] = ()
+    any: tuple[str, ...] = ()
+    none: tuple[str, ...] = ()
+    window: int = 0
+    """How many neighbouring sentences the groups may spread over."""
+
+
+@dataclass(frozen=True)
+class ContextAdjustment:
+    group: str
+    delta: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    groups: Mapping[str, regex.Pattern[str]]
+    rules: tuple[Rule, ...]
+    context: tuple[ContextAdjustment, ...]
+    languages: tuple[str, ...] = ()
+    terms: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+
+
+def _is_spaced_script(char: str) -> bool:
+    """Scripts written without spaces get no word boundaries around terms."""
+    code = ord(char)
+    return not (0x2E80 <= code <= 0x9FFF or 0xAC00 <= code <= 0xD7AF or 0x0E00 <= code <= 0x0E7F
+                or 0xF900 <= code <= 0xFAFF or 0x3040 <= code <= 0x30FF)
+
+
+def compile_term(term: str) -> str:
+    body = term.strip()
+    prefix_free = body.startswith("*")
+    suffix_free = body.endswith("*") and not body.endswith("\\*")
+    body = body.strip("*")
+    if not body.isascii():
+        body = "".join(c if c.isascii() else normalize_term(c) for c in body)
+    spaced = all(_is_spaced_script(c) for c in body)
+    left = r"\w*" if prefix_free else (r"(?<!\w)" if spaced else "")
+    right = r"\w*" if suffix_free else (r"(?!\w)" if spaced else "")
+    body = body.replace(" ", r"\s+")
+    return f"{left}(?:{body}){right}"
+
+
+def compile_group(name: str, terms: Sequence[tuple[str, str]]) -> regex.Pattern[str]:
+    """One pattern for a group; ``terms`` pairs each term with where it was read."""
+    alternatives = []
+    for term, where in terms:
+        compiled = compile_term(term)
+        try:
+            regex.compile(compiled)
+        except regex.error as err:
+            raise LexiconError(f"{where}: bad pattern {term!r}: {err}") from err
+        alternatives.append(compiled)
+    # Longest first so that "bank transfer" wins over "bank".
+    alternatives.sort(key=len, reverse=True)
+    return regex.compile("|".join(alternatives) if alternatives else r"(?!x)x")
+
+
+def _read_toml(path: Path | None, text: str | None, where: str) -> dict[str, Any]:
+    try:
+        if text is None:
+            assert path is not None
+            text = path.read_text(encoding="utf-8")
+        return tomllib.loads(text)
+    except OSError as err:
+        raise LexiconError(f"{where}: cannot read: {err.strerror or err}") from err
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise LexiconError(f"{where}: invalid TOML: {err}") from err
+
+
+def _terms_file(
+    document: Mapping[str, Any], where: str, into: dict[str, list[tuple[str, str]]]
+) -> str:
+    for key in document:
+        if key not in {"language", "groups"}:
+            raise LexiconError(f"{where}: {key}: unknown key")
+    groups = document.get("groups", {})
+    if not isinstance(groups, dict):
+        raise LexiconError(f"{where}: groups: expected a table")
+    for name, terms in groups.items():
+        if not isinstance(terms, list) or not all(isinstance(t, str) and t for t in terms):
+            raise LexiconError(f"{where}: groups.{name}: expected an array of non-empty strings")
+        into.setdefault(name, []).extend(
+            (term, f"{where}: groups.{name}[{index}]") for index, term in enumerate(terms)
+        )
+    return str(document.get("language", ""))
+
+
+def parse_rule(raw: Mapping[str, Any], where: str) -> Rule:
+    allowed = {"code", "category", "score", "all", "any", "none", "window"}
+    for key in raw:
+        if key not in allowed:
+            raise LexiconError(f"{where}.{key}: unknown key")
+    category = raw.get("category")
+    if category not in CATEGORIES:
+        raise LexiconError(f"{where}.category: must be one of {', '.join(CATEGORIES)}")
+    code = raw.get("code")
+    if not isinstance(code, str) or not code:
+        raise LexiconError(f"{where}.code: required string")
+    score = raw.get("score", 0.7)
+    if not isinstance(score, int | float) or not 0 <= score <= 1:
+        raise LexiconError(f"{where}.score: a number from 0 to 1")
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in ("all", "any", "none"):
+        value = raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise LexiconError(f"{where}.{key}: expected an array of group names")
+        lists[key] = tuple(value)
+    if not lists["all"] and not lists["any"]:
+        raise LexiconError(f"{where}: a rule needs `all` or `any` groups")
+    window = raw.get("window", 0)
+    if not isinstance(window, int) or not 0 <= window <= 3:
+        raise LexiconError(f"{where}.window: an integer from 0 to 3")
+    return Rule(code=code, category=cast(Category, category), score=float(score),
+                all=lists["all"], any=lists["any"], none=lists["none"], window=window)
+
+
+def _builtin_files() -> list[tuple[str, str]]:
+    folder = resources.files("onplatform.detectors").joinpath("lexicons")
+    found = [(entry.name, entry.read_text(encoding="utf-8")) for entry in folder.iterdir()
+             if entry.name.endswith(".toml")]
+    return sorted(found)
+
+
+def load_lexicon(
+    extra_paths: Iterable[Path] = (),
+    extra_rules: Iterable[Mapping[str, Any]] = (),
+) -> Lexicon:
+    """Read the built-in lexicons and rules, then the user's additions."""
+    terms: dict[str, list[tuple[str, str]]] = {}
+    rules: list[Rule] = []
+    context: list[ContextAdjustment] = []
+    languages: list[str] = []
+    sources: list[tuple[str, dict[str, Any]]] = [
+        (f"lexicons/{name}", _read_toml(None, text, f"lexicons/{name}"))
+        for name, text in _builtin_files()
+    ]
+    sources += [(str(path), _read_toml(path, None, str(path))) for path in extra_paths]
+    for where, document in sources:
+        if "rules" in document or "context" in document:
+            rules += [parse_rule(r, f"{where}: rules[{i}]")
+                      for i, r in enumerate(document.get("rules", []))]
+            for i, adj in enumerate(document.get("context", [])):
+                try:
+                    context.append(ContextAdjustment(str(adj["group"]), float(adj["delta"]),
+                                                     str(adj.get("reason", adj["group"]))))
+                except (KeyError, TypeError, ValueError) as err:
+                    raise LexiconError(f"{where}: context[{i}]: needs group and delta") from err
+            document = {k: v for k, v in document.items() if k not in {"rules", "context"}}
+        language = _terms_file(document, where, terms)
+        if language:
+            languages.append(language)
+    rules += [parse_rule(r, f"detectors.rules[{i}]") for i, r in enumerate(extra_rules)]
+    groups = {name: compile_group(name, values) for name, values in terms.items()}
+    for rule in rules:
+        for name in (*rule.all, *rule.any, *rule.none):
+            if name not in groups:
+                raise LexiconError(f"rule {rule.code}: unknown group {name!r}")
+    for adj in context:
+        if adj.group not in groups:
+            raise LexiconError(f"context: unknown group {adj.group!r}")
+    return Lexicon(groups=groups, rules=tuple(rules), context=tuple(context),
+                   languages=tuple(languages),
+                   terms={name: tuple(t for t, _ in values) for name, values in terms.items()})
