@@ -1,0 +1,275 @@
+"""The ``onplatform`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from onplatform.config.schema import DEFAULT_CONFIG_PATH, Settings, load_config
+from onplatform.daemon import log as events
+from onplatform.daemon.credentials import read_password, world_readable
+from onplatform.daemon.drafts import DraftRenderer
+from onplatform.daemon.errors import (
+    AuthenticationError,
+    ConfigError,
+    MailboxError,
+    MessageError,
+    OnplatformError,
+)
+from onplatform.daemon.log import configure, get_logger
+from onplatform.daemon.mailbox import connect
+from onplatform.daemon.notification import parse_notification
+from onplatform.daemon.pipeline import Verdict, build_analyzer, judge
+from onplatform.daemon.poller import AccountPoller
+from onplatform.daemon.scheduler import Daemon
+from onplatform.daemon.state import StateStore
+from onplatform.detectors.analyzer import Analyzer, Assessment
+from onplatform.detectors.normalize import normalize
+
+EX_OK, EX_FAILURE, EX_NOPERM, EX_TEMPFAIL = 0, 1, 77, 75
+
+
+def _config_path(arg: str | None) -> Path:
+    return Path(arg or os.environ.get("ONPLATFORM_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"onplatform: error: {message}", file=sys.stderr)
+    return code
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_config(_config_path(args.config))
+    configure(settings.logging.level, settings.logging.format)
+    return settings
+
+
+def _pollers(settings: Settings, state: StateStore, dry_run: bool) -> list[AccountPoller]:
+    log = get_logger()
+    analyzer = build_analyzer(settings.detectors, log)
+    renderer = DraftRenderer(settings.drafts)
+    if settings.source is not None and world_readable(settings.source):
+        log.warning(events.CONFIG_WARNING, problem=f"{settings.source} is readable by others")
+    pollers = []
+    for index, account in enumerate(settings.accounts):
+        def password(account: Any = account, index: int = index) -> str:
+            return read_password(account, index, warn=lambda w: log.warning(
+                events.CONFIG_WARNING, problem=w))
+
+        pollers.append(AccountPoller(account, password, state, analyzer, renderer, connect,
+                                     log, dry_run=dry_run))
+    return pollers
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    state = StateStore.open(settings.state.path)
+    daemon = Daemon(_pollers(settings, state, settings.dry_run), get_logger())
+    return daemon.run()
+
+
+def cmd_poll_once(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    dry_run = args.dry_run or settings.dry_run
+    store = StateStore.open(settings.state.path)
+    state = store.snapshot() if dry_run else store
+    code = EX_OK
+    for poller in _pollers(settings, state, dry_run):
+        try:
+            poller.poll()
+        except AuthenticationError as err:
+            code = _fail(str(err), EX_NOPERM)
+        except MailboxError as err:
+            code = _fail(str(err), EX_TEMPFAIL)
+        finally:
+            poller.disconnect()
+    return code
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = load_config(_config_path(args.config))
+    build_analyzer(settings.detectors)
+    DraftRenderer(settings.drafts)
+    for index, account in enumerate(settings.accounts):
+        read_password(account, index, warn=lambda w: print(f"warning: {w}", file=sys.stderr))
+    names = ", ".join(a.name for a in settings.accounts)
+    print(f"{settings.source}: OK ({len(settings.accounts)} account(s): {names})")
+    return EX_OK
+
+
+def cmd_folders(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    code = EX_OK
+    for index, account in enumerate(settings.accounts):
+        if args.account and account.name != args.account:
+            continue
+        try:
+            mailbox = connect(account, read_password(account, index))
+        except MailboxError as err:
+            code = _fail(str(err), EX_TEMPFAIL)
+            continue
+        try:
+            for folder in mailbox.list_folders():
+                flags = " ".join(f for f in folder.flags if f.startswith("\\"))
+                print(f"{account.name}\t{folder.name}\t{flags}")
+        finally:
+            mailbox.close()
+    return code
+
+
+# -- scan ------------------------------------------------------------------------
+def _scan_analyzer(args: argparse.Namespace) -> Analyzer:
+    configure("warning", "json", sys.stderr)
+    path = _config_path(args.config)
+    if args.config or os.environ.get("ONPLATFORM_CONFIG") or path.exists():
+        return build_analyzer(load_config(path).detectors)
+    from onplatform.config.schema import DetectorSettings
+
+    return build_analyzer(DetectorSettings())
+
+
+def _scan_inputs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    if args.stdin_jsonl:
+        for number, line in enumerate(sys.stdin, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                    raise ValueError("needs an object with a string `text`")
+            except ValueError as err:
+                yield {"id": None, "error": f"stdin line {number}: {err}"}
+                continue
+            client = record.get("client")
+            yield {"id": record.get("id"), "text": record["text"],
+                   "client": str(client) if client is not None else None}
+        return
+    for name in args.files:
+        try:
+            raw = Path(name).read_bytes()
+            notification = parse_notification(raw)
+        except OSError as err:
+            yield {"id": name, "error": f"{name}: {err.strerror or err}"}
+            continue
+        except MessageError as err:
+            yield {"id": name, "error": f"{name}: {err}"}
+            continue
+        yield {"id": name, "notification": notification,
+               "client": notification.client_key if notification.kind == "client" else None}
+
+
+def _finding_json(assessment: Assessment) -> list[dict[str, Any]]:
+    return [{"detector": f.detector, "code": f.code, "category": f.category, "score": f.score,
+             "evidence": f.excerpt(120)} for f in assessment.findings]
+
+
+def _verdict_json(item_id: Any, verdict: Verdict) -> dict[str, Any]:
+    assessment = verdict.assessment
+    return {"id": item_id, "flagged": assessment.flagged, "category": assessment.category,
+            "score": round(assessment.score, 3), "action": verdict.action,
+            "findings": _finding_json(assessment)}
+
+
+def _explain(out: TextIO, item_id: Any, text: str, verdict: Verdict) -> None:
+    assessment = verdict.assessment
+    out.write(f"== {item_id}\n")
+    out.write(f"normalised: {normalize(text).normalized}\n")
+    out.write(f"verdict: flagged={assessment.flagged} category={assessment.category} "
+              f"score={assessment.score:.3f} action={verdict.action} "
+              f"hesitant={assessment.hesitant} insisting={assessment.insisting}\n")
+    for finding in assessment.findings:
+        out.write(f"  - {finding.detector}/{finding.code} [{finding.category}] "
+                  f"base {finding.base_score:.2f} -> {finding.score:.2f}\n")
+        for span in finding.evidence:
+            out.write(f"      evidence [{span.start}:{span.end}] {span.text!r}\n")
+        for adjustment in finding.adjustments:
+            out.write(f"      {adjustment.delta:+.2f} {adjustment.reason}\n")
+    out.write("\n")
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    if not args.stdin_jsonl and not args.files:
+        return _fail("scan: name .eml files or use --stdin-jsonl", EX_FAILURE)
+    analyzer = _scan_analyzer(args)
+    history: dict[str, list[str]] = {}
+    code = EX_OK
+    for item in _scan_inputs(args):
+        if "error" in item:
+            print(json.dumps({"id": item["id"], "flagged": False, "category": None, "score": 0,
+                              "action": "none", "findings": [], "error": item["error"]}))
+            code = EX_FAILURE
+            continue
+        client = item.get("client")
+        earlier = history.setdefault(client, []) if client else []
+        notification = item.get("notification")
+        if notification is not None:
+            text = notification.client_words
+            verdict = judge(analyzer, notification, earlier)
+            if notification.kind in {"platform", "other"}:
+                verdict = Verdict(verdict.assessment, "none")
+        else:
+            text = item["text"]
+            from onplatform.daemon.policy import decide
+
+            assessment = analyzer.assess(text)
+            verdict = Verdict(assessment, decide(assessment, earlier))
+        if client and verdict.assessment.flagged:
+            earlier.append(verdict.action)
+        if args.explain:
+            _explain(sys.stdout, item["id"], text, verdict)
+        else:
+            print(json.dumps(_verdict_json(item["id"], verdict), ensure_ascii=False))
+        sys.stdout.flush()
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="onplatform", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(name: str, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument("--config", help="config file (default: $ONPLATFORM_CONFIG, then "
+                             f"{DEFAULT_CONFIG_PATH})")
+        return command
+
+    with_config("run", "run the daemon").set_defaults(handler=cmd_run)
+    poll = with_config("poll-once", "one poll of every account, then exit")
+    poll.add_argument("--dry-run", action="store_true", help="log what would be drafted, "
+                      "change nothing")
+    poll.set_defaults(handler=cmd_poll_once)
+    with_config("check-config", "validate the config and read the passwords") \
+        .set_defaults(handler=cmd_check_config)
+    folders = with_config("folders", "list the server's folders with SPECIAL-USE flags")
+    folders.add_argument("--account", help="only this account")
+    folders.set_defaults(handler=cmd_folders)
+    scan = with_config("scan", "assess .eml files or JSON lines, print one JSON line each")
+    scan.add_argument("files", nargs="*", help=".eml files")
+    scan.add_argument("--stdin-jsonl", action="store_true",
+                      help="read JSON lines with id, text and optional client from stdin")
+    scan.add_argument("--explain", action="store_true",
+                      help="print the normalised text, evidence and score adjustments")
+    scan.set_defaults(handler=cmd_scan)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except ConfigError as err:
+        return _fail(str(err), ConfigError.exit_code)
+    except OnplatformError as err:
+        return _fail(str(err), EX_FAILURE)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Reply drafts: the text from a Jinja2 template, the headers from the client's mail.
+
+The only module that imports jinja2. Every value that comes from the client
+(name, subject, addresses, ids) passes through ``single_line`` before it
+reaches a header, and ``To:`` can only be the room address or the sender.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate, make_msgid
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from onplatform.config.schema import DraftSettings
+from onplatform.daemon.errors import ConfigError, DraftError
+from onplatform.daemon.notification import Notification, single_line
+
+SOURCE_HEADER = "X-Onplatform-Source"
+ACTION_HEADER = "X-Onplatform-Action"
+_ADDRESS = re.compile(r"^[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9.\-]{1,253}\.[A-Za-z]{2,63}$")
+_REPLY_PREFIX = re.compile(r"^\s*((re|fwd?|aw|sv|vs|rv|antw)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+REPLY_ACTIONS = ("decline", "encourage", "report")
+
+
+@dataclass(frozen=True)
+class Draft:
+    source_key: str
+    action: str
+    language: str
+    to_address: str
+    subject: str
+    body: str
+    raw: bytes
+
+
+class DraftRenderer:
+    def __init__(self, settings: DraftSettings) -> None:
+        self.settings = settings
+        loaders: list[jinja2.BaseLoader] = []
+        if settings.templates_dir is not None:
+            if not settings.templates_dir.is_dir():
+                raise ConfigError(
+                    f"drafts.templates_dir: {settings.templates_dir} is not a directory"
+                )
+            loaders.append(jinja2.FileSystemLoader(str(settings.templates_dir)))
+        builtin = Path(str(resources.files("onplatform.templates")))
+        loaders.append(jinja2.FileSystemLoader(str(builtin)))
+        self._env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            autoescape=jinja2.select_autoescape(["html", "htm", "xml"]),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+        )
+        self.check()
+
+    def check(self) -> None:
+        """Fail at start, not at the first alert, when a template is broken."""
+        for action in REPLY_ACTIONS:
+            try:
+                self._template(action, self.settings.default_language)
+            except jinja2.TemplateError as err:
+                raise ConfigError(f"templates: {action}: {err}") from err
+
+    def languages(self, action: str) -> list[str]:
+        names = self._env.list_templates(filter_func=lambda n: n.startswith(action + "."))
+        return sorted({name.split(".")[1] for name in names})
+
+    def _template(self, action: str, language: str) -> jinja2.Template:
+        for candidate in (language, self.settings.default_language, "en"):
+            try:
+                return self._env.get_template(f"{action}.{candidate}.txt.j2")
+            except jinja2.TemplateNotFound:
+                continue
+        raise jinja2.TemplateNotFound(f"{action}.en.txt.j2")
+
+    def render_body(self, action: str, language: str, client_name: str | None) -> tuple[str, str]:
+        """The reply text and the language of the template actually used."""
+        try:
+            template = self._template(action, language)
+            body = template.render(
+                client_name=_first_name(client_name),
+                freelancer_name=self.settings.freelancer_name,
+                signature=self.settings.signature,
+            )
+        except jinja2.TemplateError as err:
+            raise DraftError(f"template for {action!r} failed: {err}") from err
+        used = (template.name or "").split(".")[1] if template.name else language
+        return body, used
+
+    def build(self, notification: Notification, action: str, language: str,
+              from_address: str) -> Draft:
+        to_address = notification.room_address or notification.reply_address
+        if not _ADDRESS.match(to_address):
+            raise DraftError("no valid reply address in the client's mail")
+        body, used_language = self.render_body(action, language, notification.client_name)
+        subject = "Re: " + _REPLY_PREFIX.sub("", single_line(notification.subject, 200))
+        message = EmailMessage(policy=SMTP)
+        message["From"] = single_line(from_address)
+        message["To"] = to_address
+        message["Subject"] = subject.strip()
+        message["Date"] = formatdate(localtime=False)
+        domain = from_address.rpartition("@")[2] or "onplatform.invalid"
+        message["Message-ID"] = make_msgid("onplatform", domain=single_line(domain, 100))
+        if notification.message_id:
+            message["In-Reply-To"] = notification.message_id
+        if notification.references:
+            message["References"] = " ".join(notification.references)
+        message[SOURCE_HEADER] = single_line(notification.source_key, 300)
+        message[ACTION_HEADER] = action
+        message.set_content(body, charset="utf-8")
+        return Draft(notification.source_key, action, used_language, to_address,
+                     subject.strip(), body, message.as_bytes())
+
+
+def _first_name(name: str | None) -> str:
+    if not name:
+        return ""
+    cleaned = single_line(name, 80)
+    return cleaned.split()[0] if cleaned else ""

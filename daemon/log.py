@@ -1,0 +1,64 @@
+"""Structured events: JSON lines for journald, a readable renderer on a terminal.
+
+Event names are ``noun.past_verb`` constants. Values are ids, counts and short
+evidence: never a message body, never a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO
+
+import structlog
+
+POLL_STARTED = "poll.started"
+POLL_FINISHED = "poll.finished"
+POLL_FAILED = "poll.failed"
+MESSAGE_ASSESSED = "message.assessed"
+MESSAGE_SKIPPED = "message.skipped"
+MESSAGE_FAILED = "message.failed"
+MESSAGE_PARKED = "message.parked"
+ALERT_RAISED = "alert.raised"
+DRAFT_APPENDED = "draft.appended"
+DRAFT_FOUND = "draft.found"
+DRAFT_PLANNED = "draft.planned"
+DRAFT_FAILED = "draft.failed"
+MAILBOX_ERROR = "mailbox.error"
+MAILBOX_CONNECTED = "mailbox.connected"
+FOLDER_RESET = "folder.uidvalidity_changed"
+DETECTOR_FAILED = "detector.failed"
+DAEMON_STARTED = "daemon.started"
+DAEMON_STOPPING = "daemon.stopping"
+DAEMON_STOPPED = "daemon.stopped"
+CONFIG_RELOADED = "config.reloaded"
+CONFIG_RELOAD_FAILED = "config.reload_failed"
+CONFIG_WARNING = "config.warning"
+
+Logger = structlog.typing.FilteringBoundLogger
+
+
+def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    """Set up structlog once for the process (the CLI calls this at start)."""
+    out = stream or sys.stdout
+    use_console = fmt == "console" or (fmt == "auto" and out.isatty())
+    renderer: Any = (structlog.dev.ConsoleRenderer(colors=False) if use_console
+                     else structlog.processors.JSONRenderer(ensure_ascii=False))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelName(level.upper())
+        ),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(**context: Any) -> Logger:
+    logger: Logger = structlog.get_logger().bind(**context)
+    return logger

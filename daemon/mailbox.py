@@ -1,0 +1,236 @@
+"""The IMAP side: the only module that imports imapclient.
+
+Folders are selected read-only and bodies fetched with BODY.PEEK[], so no
+client mail is ever marked as read. There is no code path that sends mail:
+the one write is APPEND to the Drafts folder.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import imapclient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from onplatform.config.schema import AccountSettings
+from onplatform.daemon.errors import AuthenticationError, MailboxError, TLSVerificationError
+
+_COMMON_DRAFTS = ("Drafts", "INBOX.Drafts", "INBOX/Drafts", "[Gmail]/Drafts", "Draft",
+                  "Brouillons", "Entwürfe", "Borradores", "Rascunhos", "Bozze", "Черновики")
+_APPENDUID = re.compile(rb"APPENDUID (\d+) (\d+)")
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    name: str
+    uidvalidity: int
+    uidnext: int | None
+    exists: int
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    name: str
+    flags: tuple[str, ...]
+
+
+def _as_text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+class ImapMailbox:
+    """One logged-in IMAP connection for one account."""
+
+    def __init__(self, client: imapclient.IMAPClient, account: AccountSettings) -> None:
+        self._client = client
+        self._account = account
+        self._selected: str | None = None
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        return tuple(_as_text(c) for c in self._client.capabilities())
+
+    def close(self) -> None:
+        try:
+            self._client.logout()
+        except (IMAPClientError, OSError):
+            try:
+                self._client.shutdown()
+            except (IMAPClientError, OSError):
+                pass
+
+    def noop(self) -> None:
+        with _translated(self._account, "NOOP"):
+            self._client.noop()
+
+    def list_folders(self) -> list[FolderInfo]:
+        with _translated(self._account, "LIST"):
+            listed = self._client.list_folders()
+        return [FolderInfo(_as_text(name), tuple(_as_text(f) for f in flags))
+                for flags, _delimiter, name in listed]
+
+    def find_drafts_folder(self, override: str | None) -> str:
+        folders = self.list_folders()
+        names = {f.name for f in folders}
+        if override:
+            if override not in names:
+                raise MailboxError(
+                    f"{self._account.name}: drafts_folder {override!r} does not exist on the server"
+                )
+            return override
+        for folder in folders:
+            if "\\Drafts" in folder.flags:
+                return folder.name
+        for candidate in _COMMON_DRAFTS:
+            if candidate in names:
+                return candidate
+        raise MailboxError(
+            f"{self._account.name}: no Drafts folder found (no \\Drafts flag, no common name); "
+            "set accounts.drafts_folder"
+        )
+
+    def select_readonly(self, folder: str) -> FolderStatus:
+        with _translated(self._account, f"SELECT {folder}"):
+            response = self._client.select_folder(folder, readonly=True)
+        self._selected = folder
+        uidnext = response.get(b"UIDNEXT")
+        return FolderStatus(
+            name=folder,
+            uidvalidity=int(response.get(b"UIDVALIDITY", 0)),
+            uidnext=int(uidnext) if uidnext is not None else None,
+            exists=int(response.get(b"EXISTS", 0)),
+        )
+
+    def search_after(self, last_uid: int, sender_hint: str) -> list[int]:
+        """UIDs above ``last_uid``, filtered by the server on the sender."""
+        criteria: list[Any] = ["UID", f"{last_uid + 1}:*"]
+        if sender_hint:
+            criteria += ["FROM", sender_hint]
+        with _translated(self._account, "SEARCH"):
+            found = self._client.search(criteria)
+        # "n:*" always matches the highest UID, even one below n (RFC 3501).
+        return sorted(int(uid) for uid in found if int(uid) > last_uid)
+
+    def fetch_sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        if not uids:
+            return {}
+        with _translated(self._account, "FETCH RFC822.SIZE"):
+            response = self._client.fetch(list(uids), ["RFC822.SIZE"])
+        return {int(uid): int(data.get(b"RFC822.SIZE", 0)) for uid, data in response.items()}
+
+    def fetch_raw(self, uids: Sequence[int]) -> dict[int, bytes]:
+        """Whole messages, fetched with BODY.PEEK[] so \\Seen stays as it was."""
+        if not uids:
+            return {}
+        with _translated(self._account, "FETCH BODY.PEEK[]"):
+            response = self._client.fetch(list(uids), ["BODY.PEEK[]"])
+        found: dict[int, bytes] = {}
+        for uid, data in response.items():
+            body = data.get(b"BODY[]")
+            if isinstance(body, bytes):
+                found[int(uid)] = body
+        return found
+
+    def draft_exists(self, drafts_folder: str, header: str, value: str) -> bool:
+        """Is there already a draft carrying this marker? Restores the selection after."""
+        previous = self._selected
+        with _translated(self._account, f"SEARCH {drafts_folder}"):
+            self._client.select_folder(drafts_folder, readonly=True)
+            self._selected = drafts_folder
+            found = self._client.search(["HEADER", header, value])
+        if previous is not None and previous != drafts_folder:
+            self.select_readonly(previous)
+        return bool(found)
+
+    def append_draft(self, drafts_folder: str, raw: bytes) -> int | None:
+        """Store one draft; returns its UID when the server reports it (UIDPLUS)."""
+        with _translated(self._account, f"APPEND {drafts_folder}"):
+            response = self._client.append(drafts_folder, raw, flags=(b"\\Draft", b"\\Seen"))
+        match = _APPENDUID.search(response if isinstance(response, bytes) else b"")
+        return int(match.group(2)) if match else None
+
+    def uids_in(self, folder: str) -> list[int]:
+        self.select_readonly(folder)
+        with _translated(self._account, "SEARCH ALL"):
+            return sorted(int(u) for u in self._client.search(["ALL"]))
+
+    def flags(self, uids: Iterable[int]) -> dict[int, tuple[str, ...]]:
+        with _translated(self._account, "FETCH FLAGS"):
+            response = self._client.fetch(list(uids), ["FLAGS"])
+        return {int(uid): tuple(_as_text(f) for f in data.get(b"FLAGS", ()))
+                for uid, data in response.items()}
+
+
+class _translated:
+    """Turns library and socket errors into onplatform's own, at this boundary."""
+
+    def __init__(self, account: AccountSettings, operation: str) -> None:
+        self.account = account
+        self.operation = operation
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, error: BaseException | None, _tb: Any) -> bool:
+        if error is None or not isinstance(error, IMAPClientError | OSError | EOFError):
+            return False
+        detail = _as_text(error)[:200] or type(error).__name__
+        raise MailboxError(f"{self.account.name}: {self.operation} failed: {detail}") from error
+
+
+def tls_context(account: AccountSettings) -> ssl.SSLContext:
+    """Certificates are always verified; ca_file adds a private CA."""
+    context = ssl.create_default_context(
+        cafile=str(account.ca_file) if account.ca_file is not None else None
+    )
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def connect(account: AccountSettings, password: str) -> ImapMailbox:
+    """Open, secure and log in one connection; raises MailboxError subclasses."""
+    where = f"{account.name} ({account.host}:{account.port})"
+    try:
+        context = tls_context(account)
+    except (OSError, ssl.SSLError) as err:
+        raise TLSVerificationError(f"{account.name}: cannot load ca_file: {err}") from err
+    timeout = imapclient.SocketTimeout(connect=min(account.timeout, 30.0), read=account.timeout)
+    try:
+        client = imapclient.IMAPClient(
+            account.host, port=account.port, ssl=account.tls == "implicit",
+            ssl_context=context, timeout=timeout,
+        )
+        if account.tls == "starttls":
+            client.starttls(context)
+    except ssl.SSLCertVerificationError as err:
+        raise TLSVerificationError(
+            f"{where}: TLS certificate not trusted: {err.verify_message or err.reason}"
+        ) from err
+    except ssl.SSLError as err:
+        raise TLSVerificationError(f"{where}: TLS failed: {err.reason or err}") from err
+    except (OSError, socket.timeout, IMAPClientError) as err:
+        raise MailboxError(f"{where}: cannot connect: {_as_text(err) or type(err).__name__}") \
+            from err
+    try:
+        client.login(account.username, password)
+    except LoginError as err:
+        _quiet_shutdown(client)
+        detail = _as_text(err.args[0] if err.args else err)
+        raise AuthenticationError(f"{where}: login refused for {account.username}: {detail}") \
+            from err
+    except (IMAPClientError, OSError) as err:
+        _quiet_shutdown(client)
+        raise MailboxError(f"{where}: login failed: {_as_text(err)}") from err
+    return ImapMailbox(client, account)
+
+
+def _quiet_shutdown(client: imapclient.IMAPClient) -> None:
+    try:
+        client.shutdown()
+    except (IMAPClientError, OSError):
+        pass

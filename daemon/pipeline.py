@@ -1,0 +1,74 @@
+"""From a notification to an assessment and an action; no I/O here.
+
+The detectors read only the client's own words. Mail that pretends to come
+from Upwork is a scam by its sender alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from onplatform.config.schema import DetectorSettings
+from onplatform.daemon.errors import ConfigError
+from onplatform.daemon.log import DETECTOR_FAILED, Logger, get_logger
+from onplatform.daemon.notification import Notification
+from onplatform.daemon.policy import Action, decide
+from onplatform.detectors.analyzer import Analyzer, Assessment
+from onplatform.detectors.base import Finding, Span
+from onplatform.detectors.lexicon import LexiconError, load_lexicon
+from onplatform.detectors.registry import RegistryError, build, discover
+
+PHISHING_SCORE = 0.9
+
+
+@dataclass(frozen=True)
+class Verdict:
+    assessment: Assessment
+    action: Action
+
+
+def build_analyzer(settings: DetectorSettings, log: Logger | None = None) -> Analyzer:
+    """The detectors named by the config, each guarded; config errors are fatal."""
+    logger = log or get_logger()
+
+    def failed(name: str, error: Exception) -> None:
+        logger.error(DETECTOR_FAILED, detector=name, error=type(error).__name__)
+
+    try:
+        lexicon = load_lexicon(settings.lexicon_paths, settings.rules)
+        detectors = build(discover(lexicon), settings.tables)
+    except (LexiconError, RegistryError) as err:
+        raise ConfigError(f"detectors: {err}") from err
+    return Analyzer(detectors, lexicon, threshold=settings.threshold, on_failure=failed)
+
+
+def lexicon_paths_exist(paths: Sequence[Path]) -> None:
+    for index, path in enumerate(paths):
+        if not path.is_file():
+            raise ConfigError(f"detectors.lexicon_paths[{index}]: {path} is not a file")
+
+
+def assess(analyzer: Analyzer, notification: Notification) -> Assessment:
+    assessment = analyzer.assess(notification.client_words)
+    if notification.kind != "phishing":
+        return assessment
+    sender = Finding(
+        detector="sender", code="scam.fake_upwork_sender", category="scam",
+        score=PHISHING_SCORE,
+        evidence=(Span(0, 0, notification.sender_address[:80]),), base_score=PHISHING_SCORE,
+    )
+    return replace(assessment, flagged=True, category="scam",
+                   score=max(assessment.score, PHISHING_SCORE),
+                   findings=(sender, *assessment.findings))
+
+
+def judge(analyzer: Analyzer, notification: Notification,
+          earlier_actions: Sequence[str]) -> Verdict:
+    assessment = assess(analyzer, notification)
+    action = decide(assessment, earlier_actions)
+    if notification.kind != "client":
+        # Only a client's room can be answered; phishing is alerted, never replied to.
+        action = "none"
+    return Verdict(assessment, action)

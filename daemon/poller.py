@@ -1,0 +1,298 @@
+"""One poll of one account: read new Upwork mail, assess it, draft replies.
+
+Guarantees: a folder is only ever selected read-only and bodies are fetched
+with BODY.PEEK[]; each message is committed to the state store in one
+transaction with its draft, so a crash between two steps never yields a
+second draft (a draft marked pending is looked up in Drafts by its marker
+header before any new APPEND).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from onplatform.config.schema import AccountSettings
+from onplatform.daemon import log as events
+from onplatform.daemon.drafts import SOURCE_HEADER, DraftRenderer
+from onplatform.daemon.errors import AuthenticationError, DraftError, MailboxError, MessageError
+from onplatform.daemon.log import Logger
+from onplatform.daemon.mailbox import ImapMailbox
+from onplatform.daemon.notification import Notification, parse_notification
+from onplatform.daemon.pipeline import Verdict, judge
+from onplatform.daemon.state import FolderProgress, StateStore
+from onplatform.detectors.analyzer import Analyzer
+
+Connector = Callable[[AccountSettings, str], ImapMailbox]
+
+
+@dataclass
+class PollSummary:
+    account: str
+    messages: int = 0
+    client_messages: int = 0
+    alerts: int = 0
+    drafts: int = 0
+    skipped: int = 0
+    failed: int = 0
+    duration_ms: int = 0
+    by_category: dict[str, int] = field(default_factory=dict)
+
+    def line(self) -> str:
+        return (f"{self.account}: {self.messages} new, {self.alerts} alerts, "
+                f"{self.drafts} drafts, {self.failed} failed")
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    uid: int
+    raw: bytes | None
+    size: int
+
+
+class AccountPoller:
+    """Keeps one account's connection and runs its polls, one at a time."""
+
+    def __init__(
+        self,
+        account: AccountSettings,
+        password: Callable[[], str],
+        state: StateStore,
+        analyzer: Analyzer,
+        renderer: DraftRenderer,
+        connector: Connector,
+        log: Logger,
+        *,
+        dry_run: bool = False,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.account = account
+        self._password = password
+        self.state = state
+        self.analyzer = analyzer
+        self.renderer = renderer
+        self._connector = connector
+        self.log = log.bind(account=account.name)
+        self.dry_run = dry_run
+        self.stop = stop or threading.Event()
+        self._mailbox: ImapMailbox | None = None
+        self._drafts_folder: str | None = None
+        self._last_error: str | None = None
+        self._lock = threading.Lock()
+
+    # -- connection -----------------------------------------------------------
+    def _connected(self) -> ImapMailbox:
+        if self._mailbox is not None:
+            try:
+                self._mailbox.noop()
+                return self._mailbox
+            except MailboxError:
+                self.disconnect()
+        self._mailbox = self._connector(self.account, self._password())
+        self.log.info(events.MAILBOX_CONNECTED, host=self.account.host)
+        return self._mailbox
+
+    def disconnect(self) -> None:
+        if self._mailbox is not None:
+            self._mailbox.close()
+        self._mailbox = None
+
+    @property
+    def from_address(self) -> str:
+        if self.account.from_address:
+            return self.account.from_address
+        return self.account.username if "@" in self.account.username else \
+            f"{self.account.username}@{self.account.host}"
+
+    # -- the poll -------------------------------------------------------------
+    def poll(self) -> PollSummary:
+        """One cycle over every watched folder; MailboxError propagates to the caller."""
+        with self._lock:
+            started = time.monotonic()
+            summary = PollSummary(self.account.name)
+            mailbox = self._connected()
+            if self._drafts_folder is None:
+                self._drafts_folder = mailbox.find_drafts_folder(self.account.drafts_folder)
+            for folder in self.account.folders:
+                if self.stop.is_set():
+                    break
+                self._poll_folder(mailbox, folder, summary)
+            summary.duration_ms = int((time.monotonic() - started) * 1000)
+            if not self.dry_run:
+                self.state.record_poll(self.account.name, True, None, summary.messages)
+            self._last_error = None
+            self.log.info(events.POLL_FINISHED, messages=summary.messages,
+                          client_messages=summary.client_messages, alerts=summary.alerts,
+                          drafts=summary.drafts, skipped=summary.skipped, failed=summary.failed,
+                          duration_ms=summary.duration_ms, dry_run=self.dry_run)
+            return summary
+
+    def poll_safely(self) -> PollSummary | None:
+        """The scheduler's entry point: nothing escapes, a broken account waits its turn."""
+        try:
+            return self.poll()
+        except MailboxError as err:
+            self.disconnect()
+            message = str(err)
+            if not self.dry_run:
+                self.state.record_poll(self.account.name, False, message, 0)
+            # A refused login is said once per change, not at every poll.
+            if not (isinstance(err, AuthenticationError) and message == self._last_error):
+                self.log.error(events.MAILBOX_ERROR, error=message,
+                               kind=type(err).__name__)
+            self._last_error = message
+        except Exception as err:
+            self.disconnect()
+            self.log.exception(events.POLL_FAILED, error=type(err).__name__)
+        return None
+
+    def _poll_folder(self, mailbox: ImapMailbox, folder: str, summary: PollSummary) -> None:
+        status = mailbox.select_readonly(folder)
+        progress = self.state.folder_progress(self.account.name, folder)
+        if progress is not None and progress.uidvalidity != status.uidvalidity:
+            # The server renumbered the folder: rescan it; source keys prevent duplicates.
+            self.log.warning(events.FOLDER_RESET, folder=folder,
+                             old=progress.uidvalidity, new=status.uidvalidity)
+            progress = None
+        last_uid = progress.last_uid if progress else 0
+        if progress is None and not self.dry_run:
+            self.state.set_folder_progress(self.account.name, folder,
+                                           FolderProgress(status.uidvalidity, 0))
+        new_uids = mailbox.search_after(last_uid, self.account.sender_search)
+        retry = [uid for uid in self.state.retry_uids(self.account.name, folder,
+                                                      status.uidvalidity) if uid <= last_uid]
+        for fetched in self._fetch(mailbox, sorted(set(new_uids) | set(retry))):
+            if self.stop.is_set():
+                return
+            summary.messages += 1
+            self._handle(mailbox, folder, status.uidvalidity, fetched, summary)
+            if fetched.uid > last_uid and not self.dry_run:
+                last_uid = fetched.uid
+                self.state.set_folder_progress(self.account.name, folder,
+                                               FolderProgress(status.uidvalidity, last_uid))
+
+    def _fetch(self, mailbox: ImapMailbox, uids: Sequence[int]) -> Iterator[_Fetched]:
+        batch_size = self.account.fetch_batch
+        for start in range(0, len(uids), batch_size):
+            batch = list(uids[start:start + batch_size])
+            sizes = mailbox.fetch_sizes(batch)
+            wanted = [u for u in batch if 0 < sizes.get(u, 0) <= self.account.max_message_bytes]
+            bodies = mailbox.fetch_raw(wanted)
+            for uid in batch:
+                if uid not in sizes:
+                    continue  # expunged meanwhile
+                yield _Fetched(uid, bodies.get(uid), sizes[uid])
+
+    # -- one message ----------------------------------------------------------
+    def _handle(self, mailbox: ImapMailbox, folder: str, uidvalidity: int,
+                fetched: _Fetched, summary: PollSummary) -> None:
+        account = self.account.name
+        log = self.log.bind(folder=folder, uid=fetched.uid)
+        if fetched.raw is None:
+            reason = ("too_large" if fetched.size > self.account.max_message_bytes
+                      else "empty_or_unfetchable")
+            log.warning(events.MESSAGE_PARKED, reason=reason, size=fetched.size)
+            summary.skipped += 1
+            if not self.dry_run:
+                self.state.record_message(account, folder, uidvalidity, fetched.uid,
+                                          status="parked", reason=reason)
+            return
+        try:
+            notification = parse_notification(fetched.raw)
+        except MessageError as err:
+            summary.failed += 1
+            if not self.dry_run:
+                attempts = self.state.record_failure(account, folder, uidvalidity, fetched.uid,
+                                                     str(err))
+                log.error(events.MESSAGE_FAILED, reason=str(err), attempts=attempts)
+            return
+        if notification.defects:
+            log.info("message.defects", defects=list(notification.defects[:5]))
+        if notification.kind in {"platform", "other"}:
+            log.debug(events.MESSAGE_SKIPPED, reason=f"{notification.kind}_mail")
+            summary.skipped += 1
+            if not self.dry_run:
+                self.state.record_message(account, folder, uidvalidity, fetched.uid,
+                                          status="done", source_key=notification.source_key,
+                                          kind=notification.kind)
+            return
+        if self.state.source_handled(account, notification.source_key):
+            log.info(events.MESSAGE_SKIPPED, reason="already_handled")
+            summary.skipped += 1
+            return
+        summary.client_messages += notification.kind == "client"
+        earlier = [e.action for e in self.state.client_history(account, notification.client_key)]
+        verdict = judge(self.analyzer, notification, earlier)
+        self._report(log, notification, verdict, summary)
+        try:
+            draft_uid = self._draft(mailbox, notification, verdict, log, summary)
+        except DraftError as err:
+            summary.failed += 1
+            log.error(events.DRAFT_FAILED, reason=str(err))
+            if not self.dry_run:
+                self.state.record_failure(account, folder, uidvalidity, fetched.uid, str(err))
+            return
+        if self.dry_run:
+            return
+        with self.state.transaction():
+            if verdict.action != "none":
+                self.state.mark_draft_done(account, notification.source_key, draft_uid)
+            if verdict.assessment.flagged:
+                self.state.add_client_event(account, notification.client_key,
+                                            notification.source_key,
+                                            verdict.assessment.category, verdict.action)
+            self.state.record_message(
+                account, folder, uidvalidity, fetched.uid, status="done",
+                source_key=notification.source_key, kind=notification.kind,
+                category=verdict.assessment.category, action=verdict.action,
+            )
+
+    def _report(self, log: Logger, notification: Notification, verdict: Verdict,
+                summary: PollSummary) -> None:
+        assessment = verdict.assessment
+        log.info(events.MESSAGE_ASSESSED, kind=notification.kind, flagged=assessment.flagged,
+                 category=assessment.category, score=assessment.score, action=verdict.action)
+        if not assessment.flagged:
+            return
+        summary.alerts += 1
+        category = assessment.category or "unknown"
+        summary.by_category[category] = summary.by_category.get(category, 0) + 1
+        log.warning(
+            events.ALERT_RAISED, client=notification.client_key, kind=notification.kind,
+            category=assessment.category, score=assessment.score, action=verdict.action,
+            codes=list(assessment.codes),
+            evidence=[f.excerpt(60) for f in assessment.findings[:4]],
+            hesitant=assessment.hesitant, insisting=assessment.insisting,
+        )
+
+    def _draft(self, mailbox: ImapMailbox, notification: Notification, verdict: Verdict,
+               log: Logger, summary: PollSummary) -> int | None:
+        if verdict.action == "none":
+            return None
+        account = self.account.name
+        assert self._drafts_folder is not None
+        draft = self.renderer.build(notification, verdict.action, self.renderer.settings
+                                    .default_language, self.from_address)
+        if self.dry_run:
+            log.info(events.DRAFT_PLANNED, action=draft.action, to=draft.to_address,
+                     language=draft.language)
+            return None
+        status = self.state.draft_status(account, notification.source_key)
+        if status == "done":
+            return None
+        if status == "pending" and mailbox.draft_exists(
+            self._drafts_folder, SOURCE_HEADER, notification.source_key
+        ):
+            # The last run appended it but died before recording it.
+            log.info(events.DRAFT_FOUND, action=draft.action)
+            return None
+        with self.state.transaction():
+            self.state.mark_draft_pending(account, notification.source_key,
+                                          notification.client_key, draft.action)
+        draft_uid = mailbox.append_draft(self._drafts_folder, draft.raw)
+        summary.drafts += 1
+        log.info(events.DRAFT_APPENDED, action=draft.action, folder=self._drafts_folder,
+                 draft_uid=draft_uid, to=draft.to_address, language=draft.language)
+        return draft_uid
