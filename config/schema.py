@@ -206,8 +206,14 @@ class _Table:
 
 
 def _kind_name(kind: type[Any]) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-            list: "an array", dict: "a table"}.get(kind, kind.__name__)
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "an array",
+        dict: "a table",
+    }.get(kind, kind.__name__)
 
 
 def _table_list(value: Any, path: str) -> list[Any]:
@@ -231,9 +237,23 @@ def is_loopback(host: str) -> bool:
 
 
 _ACCOUNT_KEYS = {
-    "name", "host", "port", "tls", "ca_file", "username", "password_file", "password_command",
-    "password_credential", "folders", "drafts_folder", "poll_interval", "from_address",
-    "max_message_bytes", "fetch_batch", "timeout", "sender_search",
+    "name",
+    "host",
+    "port",
+    "tls",
+    "ca_file",
+    "username",
+    "password_file",
+    "password_command",
+    "password_credential",
+    "folders",
+    "drafts_folder",
+    "poll_interval",
+    "from_address",
+    "max_message_bytes",
+    "fetch_batch",
+    "timeout",
+    "sender_search",
 }
 
 
@@ -245,12 +265,13 @@ def _account(table: _Table, base_dir: Path) -> AccountSettings:
     host = table.text("host")
     if tls == "none" and not is_loopback(host):
         raise ConfigError(
-            f"{table.key_path('tls')}: \"none\" sends the password in clear; "
+            f'{table.key_path("tls")}: "none" sends the password in clear; '
             f"it is allowed only for a loopback host, not {host!r}"
         )
     port = table.integer("port", 993 if tls == "implicit" else 143, 1, 65535)
-    password_sources = [k for k in ("password_file", "password_command", "password_credential")
-                        if k in table.value]
+    password_sources = [
+        k for k in ("password_file", "password_command", "password_credential") if k in table.value
+    ]
     if len(password_sources) != 1:
         raise ConfigError(
             f"{table.path}: set exactly one of password_file, password_command, "

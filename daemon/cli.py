@@ -57,12 +57,17 @@ def _pollers(settings: Settings, state: StateStore, dry_run: bool) -> list[Accou
         log.warning(events.CONFIG_WARNING, problem=f"{settings.source} is readable by others")
     pollers = []
     for index, account in enumerate(settings.accounts):
-        def password(account: Any = account, index: int = index) -> str:
-            return read_password(account, index, warn=lambda w: log.warning(
-                events.CONFIG_WARNING, problem=w))
 
-        pollers.append(AccountPoller(account, password, state, analyzer, renderer, connect,
-                                     log, dry_run=dry_run))
+        def password(account: Any = account, index: int = index) -> str:
+            return read_password(
+                account, index, warn=lambda w: log.warning(events.CONFIG_WARNING, problem=w)
+            )
+
+        pollers.append(
+            AccountPoller(
+                account, password, state, analyzer, renderer, connect, log, dry_run=dry_run
+            )
+        )
     return pollers
 
 
@@ -146,8 +151,11 @@ def _scan_inputs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
                 yield {"id": None, "error": f"stdin line {number}: {err}"}
                 continue
             client = record.get("client")
-            yield {"id": record.get("id"), "text": record["text"],
-                   "client": str(client) if client is not None else None}
+            yield {
+                "id": record.get("id"),
+                "text": record["text"],
+                "client": str(client) if client is not None else None,
+            }
         return
     for name in args.files:
         try:
@@ -159,32 +167,52 @@ def _scan_inputs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
         except MessageError as err:
             yield {"id": name, "error": f"{name}: {err}"}
             continue
-        yield {"id": name, "notification": notification,
-               "client": notification.client_key if notification.kind == "client" else None}
+        yield {
+            "id": name,
+            "notification": notification,
+            "client": notification.client_key if notification.kind == "client" else None,
+        }
 
 
 def _finding_json(assessment: Assessment) -> list[dict[str, Any]]:
-    return [{"detector": f.detector, "code": f.code, "category": f.category, "score": f.score,
-             "evidence": f.excerpt(120)} for f in assessment.findings]
+    return [
+        {
+            "detector": f.detector,
+            "code": f.code,
+            "category": f.category,
+            "score": f.score,
+            "evidence": f.excerpt(120),
+        }
+        for f in assessment.findings
+    ]
 
 
 def _verdict_json(item_id: Any, verdict: Verdict) -> dict[str, Any]:
     assessment = verdict.assessment
-    return {"id": item_id, "flagged": assessment.flagged, "category": assessment.category,
-            "score": round(assessment.score, 3), "action": verdict.action,
-            "findings": _finding_json(assessment)}
+    return {
+        "id": item_id,
+        "flagged": assessment.flagged,
+        "category": assessment.category,
+        "score": round(assessment.score, 3),
+        "action": verdict.action,
+        "findings": _finding_json(assessment),
+    }
 
 
 def _explain(out: TextIO, item_id: Any, text: str, verdict: Verdict) -> None:
     assessment = verdict.assessment
     out.write(f"== {item_id}\n")
     out.write(f"normalised: {normalize(text).normalized}\n")
-    out.write(f"verdict: flagged={assessment.flagged} category={assessment.category} "
-              f"score={assessment.score:.3f} action={verdict.action} "
-              f"hesitant={assessment.hesitant} insisting={assessment.insisting}\n")
+    out.write(
+        f"verdict: flagged={assessment.flagged} category={assessment.category} "
+        f"score={assessment.score:.3f} action={verdict.action} "
+        f"hesitant={assessment.hesitant} insisting={assessment.insisting}\n"
+    )
     for finding in assessment.findings:
-        out.write(f"  - {finding.detector}/{finding.code} [{finding.category}] "
-                  f"base {finding.base_score:.2f} -> {finding.score:.2f}\n")
+        out.write(
+            f"  - {finding.detector}/{finding.code} [{finding.category}] "
+            f"base {finding.base_score:.2f} -> {finding.score:.2f}\n"
+        )
         for span in finding.evidence:
             out.write(f"      evidence [{span.start}:{span.end}] {span.text!r}\n")
         for adjustment in finding.adjustments:
@@ -200,8 +228,19 @@ def cmd_scan(args: argparse.Namespace) -> int:
     code = EX_OK
     for item in _scan_inputs(args):
         if "error" in item:
-            print(json.dumps({"id": item["id"], "flagged": False, "category": None, "score": 0,
-                              "action": "none", "findings": [], "error": item["error"]}))
+            print(
+                json.dumps(
+                    {
+                        "id": item["id"],
+                        "flagged": False,
+                        "category": None,
+                        "score": 0,
+                        "action": "none",
+                        "findings": [],
+                        "error": item["error"],
+                    }
+                )
+            )
             code = EX_FAILURE
             continue
         client = item.get("client")
@@ -234,26 +273,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_config(name: str, help_text: str) -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text)
-        command.add_argument("--config", help="config file (default: $ONPLATFORM_CONFIG, then "
-                             f"{DEFAULT_CONFIG_PATH})")
+        command.add_argument(
+            "--config",
+            help=f"config file (default: $ONPLATFORM_CONFIG, then {DEFAULT_CONFIG_PATH})",
+        )
         return command
 
     with_config("run", "run the daemon").set_defaults(handler=cmd_run)
     poll = with_config("poll-once", "one poll of every account, then exit")
-    poll.add_argument("--dry-run", action="store_true", help="log what would be drafted, "
-                      "change nothing")
+    poll.add_argument(
+        "--dry-run", action="store_true", help="log what would be drafted, change nothing"
+    )
     poll.set_defaults(handler=cmd_poll_once)
-    with_config("check-config", "validate the config and read the passwords") \
-        .set_defaults(handler=cmd_check_config)
+    with_config("check-config", "validate the config and read the passwords").set_defaults(
+        handler=cmd_check_config
+    )
     folders = with_config("folders", "list the server's folders with SPECIAL-USE flags")
     folders.add_argument("--account", help="only this account")
     folders.set_defaults(handler=cmd_folders)
     scan = with_config("scan", "assess .eml files or JSON lines, print one JSON line each")
     scan.add_argument("files", nargs="*", help=".eml files")
-    scan.add_argument("--stdin-jsonl", action="store_true",
-                      help="read JSON lines with id, text and optional client from stdin")
-    scan.add_argument("--explain", action="store_true",
-                      help="print the normalised text, evidence and score adjustments")
+    scan.add_argument(
+        "--stdin-jsonl",
+        action="store_true",
+        help="read JSON lines with id, text and optional client from stdin",
+    )
+    scan.add_argument(
+        "--explain",
+        action="store_true",
+        help="print the normalised text, evidence and score adjustments",
+    )
     scan.set_defaults(handler=cmd_scan)
     return parser
 

@@ -40,15 +40,18 @@ def read_password(
             ) from err
     if account.password_command is not None:
         try:
-            done = subprocess.run(account.password_command, capture_output=True, timeout=30,
-                                  check=False, stdin=subprocess.DEVNULL)
+            done = subprocess.run(
+                account.password_command,
+                capture_output=True,
+                timeout=30,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
         except (OSError, subprocess.TimeoutExpired) as err:
             raise SecretError(f"{where}.password_command: could not run: {err}") from err
         if done.returncode != 0:
             # The command's output may hold the secret: report only the status.
-            raise SecretError(
-                f"{where}.password_command: exited with status {done.returncode}"
-            )
+            raise SecretError(f"{where}.password_command: exited with status {done.returncode}")
         return _first_line(done.stdout.decode("utf-8", "replace"), f"{where}.password_command")
     name = account.password_credential or ""
     directory = environ.get("CREDENTIALS_DIRECTORY")

@@ -93,8 +93,9 @@ class DraftRenderer:
         used = (template.name or "").split(".")[1] if template.name else language
         return body, used
 
-    def build(self, notification: Notification, action: str, language: str,
-              from_address: str) -> Draft:
+    def build(
+        self, notification: Notification, action: str, language: str, from_address: str
+    ) -> Draft:
         to_address = notification.room_address or notification.reply_address
         if not _ADDRESS.match(to_address):
             raise DraftError("no valid reply address in the client's mail")
@@ -114,8 +115,15 @@ class DraftRenderer:
         message[SOURCE_HEADER] = single_line(notification.source_key, 300)
         message[ACTION_HEADER] = action
         message.set_content(body, charset="utf-8")
-        return Draft(notification.source_key, action, used_language, to_address,
-                     subject.strip(), body, message.as_bytes())
+        return Draft(
+            notification.source_key,
+            action,
+            used_language,
+            to_address,
+            subject.strip(),
+            body,
+            message.as_bytes(),
+        )
 
 
 def _first_name(name: str | None) -> str:

@@ -42,8 +42,11 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     """Set up structlog once for the process (the CLI calls this at start)."""
     out = stream or sys.stdout
     use_console = fmt == "console" or (fmt == "auto" and out.isatty())
-    renderer: Any = (structlog.dev.ConsoleRenderer(colors=False) if use_console
-                     else structlog.processors.JSONRenderer(ensure_ascii=False))
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if use_console
+        else structlog.processors.JSONRenderer(ensure_ascii=False)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -51,9 +54,7 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelName(level.upper())
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )

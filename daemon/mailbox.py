@@ -7,10 +7,10 @@ the one write is APPEND to the Drafts folder.
 
 from __future__ import annotations
 
+import contextlib
 import re
-import socket
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +20,19 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from onplatform.config.schema import AccountSettings
 from onplatform.daemon.errors import AuthenticationError, MailboxError, TLSVerificationError
 
-_COMMON_DRAFTS = ("Drafts", "INBOX.Drafts", "INBOX/Drafts", "[Gmail]/Drafts", "Draft",
-                  "Brouillons", "Entwürfe", "Borradores", "Rascunhos", "Bozze", "Черновики")
+_COMMON_DRAFTS = (
+    "Drafts",
+    "INBOX.Drafts",
+    "INBOX/Drafts",
+    "[Gmail]/Drafts",
+    "Draft",
+    "Brouillons",
+    "Entwürfe",
+    "Borradores",
+    "Rascunhos",
+    "Bozze",
+    "Черновики",
+)
 _APPENDUID = re.compile(rb"APPENDUID (\d+) (\d+)")
 
 
@@ -59,10 +70,8 @@ class ImapMailbox:
         try:
             self._client.logout()
         except (IMAPClientError, OSError):
-            try:
+            with contextlib.suppress(IMAPClientError, OSError):
                 self._client.shutdown()
-            except (IMAPClientError, OSError):
-                pass
 
     def noop(self) -> None:
         with _translated(self._account, "NOOP"):
@@ -71,8 +80,10 @@ class ImapMailbox:
     def list_folders(self) -> list[FolderInfo]:
         with _translated(self._account, "LIST"):
             listed = self._client.list_folders()
-        return [FolderInfo(_as_text(name), tuple(_as_text(f) for f in flags))
-                for flags, _delimiter, name in listed]
+        return [
+            FolderInfo(_as_text(name), tuple(_as_text(f) for f in flags))
+            for flags, _delimiter, name in listed
+        ]
 
     def find_drafts_folder(self, override: str | None) -> str:
         folders = self.list_folders()
@@ -162,25 +173,20 @@ class ImapMailbox:
     def flags(self, uids: Iterable[int]) -> dict[int, tuple[str, ...]]:
         with _translated(self._account, "FETCH FLAGS"):
             response = self._client.fetch(list(uids), ["FLAGS"])
-        return {int(uid): tuple(_as_text(f) for f in data.get(b"FLAGS", ()))
-                for uid, data in response.items()}
+        return {
+            int(uid): tuple(_as_text(f) for f in data.get(b"FLAGS", ()))
+            for uid, data in response.items()
+        }
 
 
-class _translated:
+@contextlib.contextmanager
+def _translated(account: AccountSettings, operation: str) -> Iterator[None]:
     """Turns library and socket errors into onplatform's own, at this boundary."""
-
-    def __init__(self, account: AccountSettings, operation: str) -> None:
-        self.account = account
-        self.operation = operation
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, error: BaseException | None, _tb: Any) -> bool:
-        if error is None or not isinstance(error, IMAPClientError | OSError | EOFError):
-            return False
+    try:
+        yield
+    except (IMAPClientError, OSError, EOFError) as error:
         detail = _as_text(error)[:200] or type(error).__name__
-        raise MailboxError(f"{self.account.name}: {self.operation} failed: {detail}") from error
+        raise MailboxError(f"{account.name}: {operation} failed: {detail}") from error
 
 
 def tls_context(account: AccountSettings) -> ssl.SSLContext:
@@ -202,8 +208,11 @@ def connect(account: AccountSettings, password: str) -> ImapMailbox:
     timeout = imapclient.SocketTimeout(connect=min(account.timeout, 30.0), read=account.timeout)
     try:
         client = imapclient.IMAPClient(
-            account.host, port=account.port, ssl=account.tls == "implicit",
-            ssl_context=context, timeout=timeout,
+            account.host,
+            port=account.port,
+            ssl=account.tls == "implicit",
+            ssl_context=context,
+            timeout=timeout,
         )
         if account.tls == "starttls":
             client.starttls(context)
@@ -213,16 +222,18 @@ def connect(account: AccountSettings, password: str) -> ImapMailbox:
         ) from err
     except ssl.SSLError as err:
         raise TLSVerificationError(f"{where}: TLS failed: {err.reason or err}") from err
-    except (OSError, socket.timeout, IMAPClientError) as err:
-        raise MailboxError(f"{where}: cannot connect: {_as_text(err) or type(err).__name__}") \
-            from err
+    except (TimeoutError, OSError, IMAPClientError) as err:
+        raise MailboxError(
+            f"{where}: cannot connect: {_as_text(err) or type(err).__name__}"
+        ) from err
     try:
         client.login(account.username, password)
     except LoginError as err:
         _quiet_shutdown(client)
         detail = _as_text(err.args[0] if err.args else err)
-        raise AuthenticationError(f"{where}: login refused for {account.username}: {detail}") \
-            from err
+        raise AuthenticationError(
+            f"{where}: login refused for {account.username}: {detail}"
+        ) from err
     except (IMAPClientError, OSError) as err:
         _quiet_shutdown(client)
         raise MailboxError(f"{where}: login failed: {_as_text(err)}") from err
@@ -230,7 +241,5 @@ def connect(account: AccountSettings, password: str) -> ImapMailbox:
 
 
 def _quiet_shutdown(client: imapclient.IMAPClient) -> None:
-    try:
+    with contextlib.suppress(IMAPClientError, OSError):
         client.shutdown()
-    except (IMAPClientError, OSError):
-        pass

@@ -161,8 +161,9 @@ def _decode_part(part: Message) -> str:
         except (LookupError, UnicodeDecodeError):
             continue
     # Undecodable bytes are replaced, never dropped, so an obfuscated detail stays visible.
-    return payload.decode("cp1252" if charset.lower() in {"us-ascii", "utf-8"} else "utf-8",
-                          errors="replace")
+    return payload.decode(
+        "cp1252" if charset.lower() in {"us-ascii", "utf-8"} else "utf-8", errors="replace"
+    )
 
 
 def _bodies(message: Message) -> tuple[str, str]:
@@ -180,8 +181,28 @@ def _bodies(message: Message) -> tuple[str, str]:
 
 
 class _TextExtractor(HTMLParser):
-    _BLOCKS = frozenset({"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6",
-                         "table", "blockquote", "section", "article", "header", "footer", "hr"})
+    _BLOCKS = frozenset(
+        {
+            "p",
+            "div",
+            "br",
+            "tr",
+            "li",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "table",
+            "blockquote",
+            "section",
+            "article",
+            "header",
+            "footer",
+            "hr",
+        }
+    )
     _SKIP = frozenset({"script", "style", "head", "title", "template"})
     _VOID = frozenset({"br", "hr", "img", "meta", "link", "input", "col", "area", "base", "wbr"})
 
@@ -199,8 +220,12 @@ class _TextExtractor(HTMLParser):
         if tag in self._VOID:
             return
         style = " ".join((v or "") for k, v in attrs if k == "style").replace(" ", "").lower()
-        hidden = tag in self._SKIP or "display:none" in style or any(
-            k == "hidden" for k, _ in attrs) or "max-height:0" in style
+        hidden = (
+            tag in self._SKIP
+            or "display:none" in style
+            or any(k == "hidden" for k, _ in attrs)
+            or "max-height:0" in style
+        )
         if tag == "blockquote":
             hidden = True  # quoted history
         self._stack.append((tag, hidden))
@@ -255,7 +280,8 @@ _FOOTER_LINE = re.compile(
     r"to reply|reply: |reply here|reply on upwork|report (anyone|this|suspicious)|"
     r"you('re| are) receiving this|this (email|e-mail|message) was sent|"
     r"(to )?unsubscribe|manage (your )?(email )?(notifications|notification settings|preferences)|"
-    r"(change|update|edit) (your )?(email |notification )?(settings|preferences)|notification settings|"
+    r"(change|update|edit) (your )?(email |notification )?(settings|preferences)|"
+    r"notification settings|"
     r"upwork (global )?inc|©|\(c\) \d{4}|copyright|privacy policy|terms of service|"
     r"(reply|respond) (to this (email|e-mail|message)|directly to this)|"
     r"download the upwork app|get the upwork app|sent from upwork|"
@@ -264,15 +290,17 @@ _FOOTER_LINE = re.compile(
 )
 _QUOTE_HEADER = re.compile(
     r"^(on .{3,200}(wrote|escribi[oó]|a [ée]crit|schrieb|ha scritto|escreveu|napisał|написал|"
-    r"написала|yazd[ıi]|menulis|写道)\s*:?$|le .{3,200} a [ée]crit\s*:?$|el .{3,200} escribi[oó]:?$|"
+    r"написала|yazd[ıi]|menulis|写道)\s*:?$|le .{3,200} a [ée]crit\s*:?$|"
+    r"el .{3,200} escribi[oó]:?$|"
     r"am .{3,200} schrieb .{0,80}:?$|from: .{1,200}$|sent: .{1,80}$|"
     r"earlier in (this|the) conversation|previous messages?:?$|conversation history)",
     re.IGNORECASE,
 )
 
 
-_OWN_BLOCK = re.compile(r"^(.{1,60}\((you|du|vous|tú|voce|você|вы|ty)\)|you\s*[·•|-]\s*.{0,40})",
-                        re.IGNORECASE)
+_OWN_BLOCK = re.compile(
+    r"^(.{1,60}\((you|du|vous|tú|voce|você|вы|ty)\)|you\s*[·•|-]\s*.{0,40})", re.IGNORECASE
+)
 
 
 def isolate_client_words(body: str, client_name: str | None = None) -> str:

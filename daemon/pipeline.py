@@ -55,17 +55,25 @@ def assess(analyzer: Analyzer, notification: Notification) -> Assessment:
     if notification.kind != "phishing":
         return assessment
     sender = Finding(
-        detector="sender", code="scam.fake_upwork_sender", category="scam",
+        detector="sender",
+        code="scam.fake_upwork_sender",
+        category="scam",
         score=PHISHING_SCORE,
-        evidence=(Span(0, 0, notification.sender_address[:80]),), base_score=PHISHING_SCORE,
+        evidence=(Span(0, 0, notification.sender_address[:80]),),
+        base_score=PHISHING_SCORE,
     )
-    return replace(assessment, flagged=True, category="scam",
-                   score=max(assessment.score, PHISHING_SCORE),
-                   findings=(sender, *assessment.findings))
+    return replace(
+        assessment,
+        flagged=True,
+        category="scam",
+        score=max(assessment.score, PHISHING_SCORE),
+        findings=(sender, *assessment.findings),
+    )
 
 
-def judge(analyzer: Analyzer, notification: Notification,
-          earlier_actions: Sequence[str]) -> Verdict:
+def judge(
+    analyzer: Analyzer, notification: Notification, earlier_actions: Sequence[str]
+) -> Verdict:
     assessment = assess(analyzer, notification)
     action = decide(assessment, earlier_actions)
     if notification.kind != "client":

@@ -41,8 +41,10 @@ class PollSummary:
     by_category: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
-        return (f"{self.account}: {self.messages} new, {self.alerts} alerts, "
-                f"{self.drafts} drafts, {self.failed} failed")
+        return (
+            f"{self.account}: {self.messages} new, {self.alerts} alerts, "
+            f"{self.drafts} drafts, {self.failed} failed"
+        )
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,11 @@ class AccountPoller:
     def from_address(self) -> str:
         if self.account.from_address:
             return self.account.from_address
-        return self.account.username if "@" in self.account.username else \
-            f"{self.account.username}@{self.account.host}"
+        return (
+            self.account.username
+            if "@" in self.account.username
+            else f"{self.account.username}@{self.account.host}"
+        )
 
     # -- the poll -------------------------------------------------------------
     def poll(self) -> PollSummary:
@@ -123,10 +128,17 @@ class AccountPoller:
             if not self.dry_run:
                 self.state.record_poll(self.account.name, True, None, summary.messages)
             self._last_error = None
-            self.log.info(events.POLL_FINISHED, messages=summary.messages,
-                          client_messages=summary.client_messages, alerts=summary.alerts,
-                          drafts=summary.drafts, skipped=summary.skipped, failed=summary.failed,
-                          duration_ms=summary.duration_ms, dry_run=self.dry_run)
+            self.log.info(
+                events.POLL_FINISHED,
+                messages=summary.messages,
+                client_messages=summary.client_messages,
+                alerts=summary.alerts,
+                drafts=summary.drafts,
+                skipped=summary.skipped,
+                failed=summary.failed,
+                duration_ms=summary.duration_ms,
+                dry_run=self.dry_run,
+            )
             return summary
 
     def poll_safely(self) -> PollSummary | None:
@@ -140,8 +152,7 @@ class AccountPoller:
                 self.state.record_poll(self.account.name, False, message, 0)
             # A refused login is said once per change, not at every poll.
             if not (isinstance(err, AuthenticationError) and message == self._last_error):
-                self.log.error(events.MAILBOX_ERROR, error=message,
-                               kind=type(err).__name__)
+                self.log.error(events.MAILBOX_ERROR, error=message, kind=type(err).__name__)
             self._last_error = message
         except Exception as err:
             self.disconnect()
@@ -153,16 +164,21 @@ class AccountPoller:
         progress = self.state.folder_progress(self.account.name, folder)
         if progress is not None and progress.uidvalidity != status.uidvalidity:
             # The server renumbered the folder: rescan it; source keys prevent duplicates.
-            self.log.warning(events.FOLDER_RESET, folder=folder,
-                             old=progress.uidvalidity, new=status.uidvalidity)
+            self.log.warning(
+                events.FOLDER_RESET, folder=folder, old=progress.uidvalidity, new=status.uidvalidity
+            )
             progress = None
         last_uid = progress.last_uid if progress else 0
         if progress is None and not self.dry_run:
-            self.state.set_folder_progress(self.account.name, folder,
-                                           FolderProgress(status.uidvalidity, 0))
+            self.state.set_folder_progress(
+                self.account.name, folder, FolderProgress(status.uidvalidity, 0)
+            )
         new_uids = mailbox.search_after(last_uid, self.account.sender_search)
-        retry = [uid for uid in self.state.retry_uids(self.account.name, folder,
-                                                      status.uidvalidity) if uid <= last_uid]
+        retry = [
+            uid
+            for uid in self.state.retry_uids(self.account.name, folder, status.uidvalidity)
+            if uid <= last_uid
+        ]
         for fetched in self._fetch(mailbox, sorted(set(new_uids) | set(retry))):
             if self.stop.is_set():
                 return
@@ -170,13 +186,14 @@ class AccountPoller:
             self._handle(mailbox, folder, status.uidvalidity, fetched, summary)
             if fetched.uid > last_uid and not self.dry_run:
                 last_uid = fetched.uid
-                self.state.set_folder_progress(self.account.name, folder,
-                                               FolderProgress(status.uidvalidity, last_uid))
+                self.state.set_folder_progress(
+                    self.account.name, folder, FolderProgress(status.uidvalidity, last_uid)
+                )
 
     def _fetch(self, mailbox: ImapMailbox, uids: Sequence[int]) -> Iterator[_Fetched]:
         batch_size = self.account.fetch_batch
         for start in range(0, len(uids), batch_size):
-            batch = list(uids[start:start + batch_size])
+            batch = list(uids[start : start + batch_size])
             sizes = mailbox.fetch_sizes(batch)
             wanted = [u for u in batch if 0 < sizes.get(u, 0) <= self.account.max_message_bytes]
             bodies = mailbox.fetch_raw(wanted)
@@ -186,26 +203,37 @@ class AccountPoller:
                 yield _Fetched(uid, bodies.get(uid), sizes[uid])
 
     # -- one message ----------------------------------------------------------
-    def _handle(self, mailbox: ImapMailbox, folder: str, uidvalidity: int,
-                fetched: _Fetched, summary: PollSummary) -> None:
+    def _handle(
+        self,
+        mailbox: ImapMailbox,
+        folder: str,
+        uidvalidity: int,
+        fetched: _Fetched,
+        summary: PollSummary,
+    ) -> None:
         account = self.account.name
         log = self.log.bind(folder=folder, uid=fetched.uid)
         if fetched.raw is None:
-            reason = ("too_large" if fetched.size > self.account.max_message_bytes
-                      else "empty_or_unfetchable")
+            reason = (
+                "too_large"
+                if fetched.size > self.account.max_message_bytes
+                else "empty_or_unfetchable"
+            )
             log.warning(events.MESSAGE_PARKED, reason=reason, size=fetched.size)
             summary.skipped += 1
             if not self.dry_run:
-                self.state.record_message(account, folder, uidvalidity, fetched.uid,
-                                          status="parked", reason=reason)
+                self.state.record_message(
+                    account, folder, uidvalidity, fetched.uid, status="parked", reason=reason
+                )
             return
         try:
             notification = parse_notification(fetched.raw)
         except MessageError as err:
             summary.failed += 1
             if not self.dry_run:
-                attempts = self.state.record_failure(account, folder, uidvalidity, fetched.uid,
-                                                     str(err))
+                attempts = self.state.record_failure(
+                    account, folder, uidvalidity, fetched.uid, str(err)
+                )
                 log.error(events.MESSAGE_FAILED, reason=str(err), attempts=attempts)
             return
         if notification.defects:
@@ -214,9 +242,15 @@ class AccountPoller:
             log.debug(events.MESSAGE_SKIPPED, reason=f"{notification.kind}_mail")
             summary.skipped += 1
             if not self.dry_run:
-                self.state.record_message(account, folder, uidvalidity, fetched.uid,
-                                          status="done", source_key=notification.source_key,
-                                          kind=notification.kind)
+                self.state.record_message(
+                    account,
+                    folder,
+                    uidvalidity,
+                    fetched.uid,
+                    status="done",
+                    source_key=notification.source_key,
+                    kind=notification.kind,
+                )
             return
         if self.state.source_handled(account, notification.source_key):
             log.info(events.MESSAGE_SKIPPED, reason="already_handled")
@@ -240,44 +274,77 @@ class AccountPoller:
             if verdict.action != "none":
                 self.state.mark_draft_done(account, notification.source_key, draft_uid)
             if verdict.assessment.flagged:
-                self.state.add_client_event(account, notification.client_key,
-                                            notification.source_key,
-                                            verdict.assessment.category, verdict.action)
+                self.state.add_client_event(
+                    account,
+                    notification.client_key,
+                    notification.source_key,
+                    verdict.assessment.category,
+                    verdict.action,
+                )
             self.state.record_message(
-                account, folder, uidvalidity, fetched.uid, status="done",
-                source_key=notification.source_key, kind=notification.kind,
-                category=verdict.assessment.category, action=verdict.action,
+                account,
+                folder,
+                uidvalidity,
+                fetched.uid,
+                status="done",
+                source_key=notification.source_key,
+                kind=notification.kind,
+                category=verdict.assessment.category,
+                action=verdict.action,
             )
 
-    def _report(self, log: Logger, notification: Notification, verdict: Verdict,
-                summary: PollSummary) -> None:
+    def _report(
+        self, log: Logger, notification: Notification, verdict: Verdict, summary: PollSummary
+    ) -> None:
         assessment = verdict.assessment
-        log.info(events.MESSAGE_ASSESSED, kind=notification.kind, flagged=assessment.flagged,
-                 category=assessment.category, score=assessment.score, action=verdict.action)
+        log.info(
+            events.MESSAGE_ASSESSED,
+            kind=notification.kind,
+            flagged=assessment.flagged,
+            category=assessment.category,
+            score=assessment.score,
+            action=verdict.action,
+        )
         if not assessment.flagged:
             return
         summary.alerts += 1
         category = assessment.category or "unknown"
         summary.by_category[category] = summary.by_category.get(category, 0) + 1
         log.warning(
-            events.ALERT_RAISED, client=notification.client_key, kind=notification.kind,
-            category=assessment.category, score=assessment.score, action=verdict.action,
+            events.ALERT_RAISED,
+            client=notification.client_key,
+            kind=notification.kind,
+            category=assessment.category,
+            score=assessment.score,
+            action=verdict.action,
             codes=list(assessment.codes),
             evidence=[f.excerpt(60) for f in assessment.findings[:4]],
-            hesitant=assessment.hesitant, insisting=assessment.insisting,
+            hesitant=assessment.hesitant,
+            insisting=assessment.insisting,
         )
 
-    def _draft(self, mailbox: ImapMailbox, notification: Notification, verdict: Verdict,
-               log: Logger, summary: PollSummary) -> int | None:
+    def _draft(
+        self,
+        mailbox: ImapMailbox,
+        notification: Notification,
+        verdict: Verdict,
+        log: Logger,
+        summary: PollSummary,
+    ) -> int | None:
         if verdict.action == "none":
             return None
         account = self.account.name
         assert self._drafts_folder is not None
-        draft = self.renderer.build(notification, verdict.action, self.renderer.settings
-                                    .default_language, self.from_address)
+        draft = self.renderer.build(
+            notification, verdict.action, self.renderer.settings.default_language, self.from_address
+        )
         if self.dry_run:
-            log.info(events.DRAFT_PLANNED, action=draft.action, to=draft.to_address,
-                     language=draft.language)
+            log.info(
+                events.DRAFT_PLANNED,
+                action=draft.action,
+                to=draft.to_address,
+                language=draft.language,
+            )
             return None
         status = self.state.draft_status(account, notification.source_key)
         if status == "done":
@@ -289,10 +356,17 @@ class AccountPoller:
             log.info(events.DRAFT_FOUND, action=draft.action)
             return None
         with self.state.transaction():
-            self.state.mark_draft_pending(account, notification.source_key,
-                                          notification.client_key, draft.action)
+            self.state.mark_draft_pending(
+                account, notification.source_key, notification.client_key, draft.action
+            )
         draft_uid = mailbox.append_draft(self._drafts_folder, draft.raw)
         summary.drafts += 1
-        log.info(events.DRAFT_APPENDED, action=draft.action, folder=self._drafts_folder,
-                 draft_uid=draft_uid, to=draft.to_address, language=draft.language)
+        log.info(
+            events.DRAFT_APPENDED,
+            action=draft.action,
+            folder=self._drafts_folder,
+            draft_uid=draft_uid,
+            to=draft.to_address,
+            language=draft.language,
+        )
         return draft_uid

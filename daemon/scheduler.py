@@ -35,8 +35,12 @@ class Daemon:
     def schedule(self) -> None:
         for poller in self.pollers:
             self._scheduler.add_job(
-                poller.poll_safely, "interval", seconds=poller.account.poll_interval,
-                id=f"poll:{poller.account.name}", max_instances=1, coalesce=True,
+                poller.poll_safely,
+                "interval",
+                seconds=poller.account.poll_interval,
+                id=f"poll:{poller.account.name}",
+                max_instances=1,
+                coalesce=True,
                 misfire_grace_time=max(1, int(poller.account.poll_interval)),
                 next_run_time=_now(),
             )

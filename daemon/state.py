@@ -83,8 +83,9 @@ class StateStore:
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=30000")
             connection.executescript(_SCHEMA)
-            connection.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                               (str(SCHEMA_VERSION),))
+            connection.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
         except (OSError, sqlite3.Error) as err:
             raise StateError(f"state.path: cannot open {path}: {err}") from err
         return cls(connection)
@@ -132,9 +133,18 @@ class StateStore:
         return row is not None
 
     def record_message(
-        self, account: str, folder: str, uidvalidity: int, uid: int, *, status: str,
-        source_key: str | None = None, kind: str | None = None, category: str | None = None,
-        action: str | None = None, reason: str | None = None,
+        self,
+        account: str,
+        folder: str,
+        uidvalidity: int,
+        uid: int,
+        *,
+        status: str,
+        source_key: str | None = None,
+        kind: str | None = None,
+        category: str | None = None,
+        action: str | None = None,
+        reason: str | None = None,
     ) -> None:
         self._db.execute(
             "INSERT INTO messages (account, folder, uidvalidity, uid, source_key, status, kind, "
@@ -144,8 +154,19 @@ class StateStore:
             "source_key=excluded.source_key, status=excluded.status, kind=excluded.kind, "
             "category=excluded.category, action=excluded.action, reason=excluded.reason, "
             "updated_at=excluded.updated_at",
-            (account, folder, uidvalidity, uid, source_key, status, kind, category, action,
-             reason, time.time()),
+            (
+                account,
+                folder,
+                uidvalidity,
+                uid,
+                source_key,
+                status,
+                kind,
+                category,
+                action,
+                reason,
+                time.time(),
+            ),
         )
 
     def record_failure(
@@ -162,14 +183,16 @@ class StateStore:
         )
         row = self._db.execute(
             "SELECT attempts FROM messages WHERE account=? AND folder=? AND uidvalidity=? "
-            "AND uid=?", (account, folder, uidvalidity, uid),
+            "AND uid=?",
+            (account, folder, uidvalidity, uid),
         ).fetchone()
         return int(row[0])
 
     def retry_uids(self, account: str, folder: str, uidvalidity: int) -> list[int]:
         rows = self._db.execute(
             "SELECT uid FROM messages WHERE account=? AND folder=? AND uidvalidity=? "
-            "AND status='retry' ORDER BY uid", (account, folder, uidvalidity),
+            "AND status='retry' ORDER BY uid",
+            (account, folder, uidvalidity),
         ).fetchall()
         return [int(r[0]) for r in rows]
 
@@ -180,8 +203,9 @@ class StateStore:
         ).fetchone()
         return str(row[0]) if row else None
 
-    def mark_draft_pending(self, account: str, source_key: str, client_key: str,
-                           action: str) -> None:
+    def mark_draft_pending(
+        self, account: str, source_key: str, client_key: str, action: str
+    ) -> None:
         """Written before APPEND: after a crash, the Drafts folder is searched first."""
         self._db.execute(
             "INSERT INTO drafts VALUES (?, ?, ?, ?, 'pending', NULL, ?) "
@@ -198,12 +222,14 @@ class StateStore:
     def client_history(self, account: str, client_key: str) -> list[ClientEvent]:
         rows = self._db.execute(
             "SELECT category, action FROM client_events WHERE account=? AND client_key=? "
-            "ORDER BY at, rowid", (account, client_key),
+            "ORDER BY at, rowid",
+            (account, client_key),
         ).fetchall()
         return [ClientEvent(r[0], r[1]) for r in rows]
 
-    def add_client_event(self, account: str, client_key: str, source_key: str,
-                         category: str | None, action: str) -> None:
+    def add_client_event(
+        self, account: str, client_key: str, source_key: str, category: str | None, action: str
+    ) -> None:
         self._db.execute(
             "INSERT INTO client_events VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (account, source_key) DO NOTHING",

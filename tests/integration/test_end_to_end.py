@@ -60,7 +60,9 @@ def inbox_flags(server: PrivateDovecot, folder: str = "INBOX") -> dict[int, tupl
         client.logout()
 
 
-def poll_once(config: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, list[dict[str, Any]], str]:
+def poll_once(
+    config: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, list[dict[str, Any]], str]:
     code = main(["poll-once", "--config", str(config), *extra])
     captured = capsys.readouterr()
     events = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
@@ -87,9 +89,11 @@ def test_flagged_client_messages_become_threaded_drafts(
     found = drafts(imap)
     by_source = {m["X-Onplatform-Source"]: (m, flags) for m, flags in found}
     assert set(by_source) == {"<m1@upwork.test>", "<m2@upwork.test>", "<m3@upwork.test>"}
-    expected = {"<m1@upwork.test>": ("room_1001@upwork.com", "decline"),
-                "<m2@upwork.test>": ("room_1002@upwork.com", "decline"),
-                "<m3@upwork.test>": ("room_1003@upwork.com", "report")}
+    expected = {
+        "<m1@upwork.test>": ("room_1001@upwork.com", "decline"),
+        "<m2@upwork.test>": ("room_1002@upwork.com", "decline"),
+        "<m3@upwork.test>": ("room_1003@upwork.com", "report"),
+    }
     for source, (room, action) in expected.items():
         message, flags = by_source[source]
         assert message["To"] == room
@@ -137,8 +141,11 @@ def test_escalation_per_client(
     imap.append("INBOX", client_mail(2001, "Ann Lee", CONTACT, "<e4@upwork.test>"))
     poll_once(config, capsys)
     actions = {m["X-Onplatform-Source"]: m["X-Onplatform-Action"] for m, _ in drafts(imap)}
-    assert actions == {"<e1@upwork.test>": "encourage", "<e2@upwork.test>": "decline",
-                       "<e4@upwork.test>": "report"}
+    assert actions == {
+        "<e1@upwork.test>": "encourage",
+        "<e2@upwork.test>": "decline",
+        "<e4@upwork.test>": "report",
+    }
 
 
 def test_dry_run_drafts_nothing_and_keeps_state(
@@ -170,8 +177,12 @@ def test_uidvalidity_change_rescans_without_duplicates(
     assert code == 0
     assert any(e["event"] == "folder.uidvalidity_changed" for e in events)
     sources = sorted(m["X-Onplatform-Source"] for m, _ in drafts(imap))
-    assert sources == ["<m1@upwork.test>", "<m2@upwork.test>", "<m3@upwork.test>",
-                       "<u1@upwork.test>"]
+    assert sources == [
+        "<m1@upwork.test>",
+        "<m2@upwork.test>",
+        "<m3@upwork.test>",
+        "<u1@upwork.test>",
+    ]
 
 
 def test_pending_draft_found_in_drafts_is_not_appended_again(
@@ -231,21 +242,29 @@ def test_imaps_verifies_certificate(
 ) -> None:
     """Over IMAPS the private CA is trusted through ca_file; an unknown CA is refused."""
     imap.append("INBOX", client_mail(6001, "Tls Client", CONTACT, "<t1@upwork.test>"))
-    good = write_config(tmp_path, imap.endpoint, tls="implicit", ca_file=imap.endpoint.ca_file,
-                        host="localhost")
+    good = write_config(
+        tmp_path, imap.endpoint, tls="implicit", ca_file=imap.endpoint.ca_file, host="localhost"
+    )
     code, _, _ = poll_once(good, capsys)
     assert code == 0
     assert len(drafts(imap)) == 1
     bad_dir = tmp_path / "bad"
     bad_dir.mkdir()
-    bad = write_config(bad_dir, imap.endpoint, tls="implicit",
-                       ca_file=imap.endpoint.untrusted_ca_file, host="localhost")
+    bad = write_config(
+        bad_dir,
+        imap.endpoint,
+        tls="implicit",
+        ca_file=imap.endpoint.untrusted_ca_file,
+        host="localhost",
+    )
     code, _, err = poll_once(bad, capsys)
     assert code != 0
     assert "certificate" in err.lower()
 
 
-def test_plain_imap_to_remote_host_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_plain_imap_to_remote_host_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """tls = "none" is a config error (exit 78) unless the host is loopback."""
     secret = tmp_path / "pw"
     secret.write_text("x")
@@ -264,7 +283,10 @@ def test_cli_poll_once_as_a_process(imap: PrivateDovecot, tmp_path: Path) -> Non
     config = write_config(tmp_path, imap.endpoint)
     done = subprocess.run(
         [str(Path(sys.executable).parent / "onplatform"), "poll-once", "--config", str(config)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]

@@ -45,7 +45,8 @@ KNOWN_LEAKS = {"client_hesitant_whatsapp_html.eml"}
     "name",
     [
         pytest.param(n, marks=pytest.mark.xfail(reason="job title kept", strict=True))
-        if n in KNOWN_LEAKS else n
+        if n in KNOWN_LEAKS
+        else n
         for n in sorted(n for n, e in EXPECTED.items() if e["kind"] in {"client", "phishing"})
     ],
 )
@@ -136,8 +137,9 @@ def test_single_line_strips_control_characters() -> None:
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
-@pytest.mark.parametrize("path", sorted(CORPUS.glob("mail_*")) if CORPUS.is_dir() else [],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(CORPUS.glob("mail_*")) if CORPUS.is_dir() else [], ids=lambda p: p.name
+)
 def test_mail_parser_corpus_parses_without_exception(path: Path) -> None:
     """Every mail of mail-parser's own test corpus goes through without an exception."""
     notification = parse_notification(path.read_bytes())

@@ -1,0 +1,93 @@
+"""The `onplatform scan` contract other tools rely on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ONPLATFORM = str(Path(sys.executable).parent / "onplatform")
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "mail"
+CORPUS = Path(__file__).parents[3] / "shared" / "corpora" / "mail-parser-tests"
+KEYS = {"id", "flagged", "category", "score", "action", "findings"}
+
+
+def scan(*args: str, stdin: str = "") -> tuple[int, list[dict[str, Any]]]:
+    done = subprocess.run(
+        [ONPLATFORM, "scan", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "ONPLATFORM_CONFIG": ""},
+    )
+    return done.returncode, [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_stdin_jsonl_follows_the_contract() -> None:
+    """One line per input, in order, with the contract's keys and value ranges."""
+    lines = [
+        {"id": 1, "text": "Can I pay you on PayPal directly to avoid the fees?"},
+        {"id": "b", "text": "Please send the updated logo files when ready."},
+        {"id": 3, "text": "Buy the software license from our vendor, we reimburse you."},
+    ]
+    code, out = scan("--stdin-jsonl", stdin="\n".join(json.dumps(x) for x in lines))
+    assert code == 0
+    assert [o["id"] for o in out] == [1, "b", 3]
+    for record in out:
+        assert set(record) == KEYS
+        assert 0 <= record["score"] <= 1
+        assert record["action"] in {"decline", "encourage", "report", "none"}
+        for finding in record["findings"]:
+            assert set(finding) == {"detector", "code", "category", "score", "evidence"}
+    assert [o["flagged"] for o in out] == [True, False, True]
+    assert [o["category"] for o in out] == ["offplatform_payment", None, "scam"]
+    assert [o["action"] for o in out] == ["decline", "none", "report"]
+
+
+def test_shared_client_escalates_and_others_are_judged_alone() -> None:
+    """Inputs with one `client` climb the ladder; inputs without it each start fresh."""
+    ask = "Add me on WhatsApp please"
+    lines = [{"id": i, "text": ask, **({"client": "c1"} if i < 2 else {})} for i in range(4)]
+    code, out = scan("--stdin-jsonl", stdin="\n".join(json.dumps(x) for x in lines))
+    assert code == 0
+    assert [o["action"] for o in out] == ["decline", "report", "decline", "decline"]
+
+
+def test_bad_jsonl_line_is_reported_in_place() -> None:
+    """A broken line yields an error record at its place, and a non-zero exit."""
+    code, out = scan("--stdin-jsonl", stdin='{"id": 1, "text": "hi"}\nnot json\n')
+    assert code == 1
+    assert out[0]["id"] == 1 and "error" in out[1] and "line 2" in out[1]["error"]
+
+
+def test_eml_files_and_the_mail_parser_corpus_scan_without_crash() -> None:
+    """Every fixture and every mail of mail-parser's corpus gives one JSON line."""
+    files = sorted(str(p) for p in FIXTURES.glob("*.eml"))
+    if CORPUS.is_dir():
+        files += sorted(str(p) for p in CORPUS.glob("mail_*"))
+    code, out = scan(*files)
+    assert code == 0
+    assert [o["id"] for o in out] == files
+    platform = [o for o in out if "/platform_" in o["id"]]
+    assert platform and all(o["action"] == "none" for o in platform)
+
+
+@pytest.mark.parametrize("flag", ["--explain"])
+def test_explain_shows_evidence_and_adjustments(flag: str) -> None:
+    """--explain prints the normalised text, evidence on the original and score moves."""
+    done = subprocess.run(
+        [ONPLATFORM, "scan", "--stdin-jsonl", flag],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        input=json.dumps({"id": "x", "text": "We need a P.a.y.P.a.l checkout integration API"}),
+        check=False,
+    )
+    assert "normalised: we need a paypal checkout integration api" in done.stdout
+    assert "context.job_topic" in done.stdout
