@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= /tmp/onplatform-demo
 
-.PHONY: install install-dovecot demo test lint typecheck unit clean
+.PHONY: install install-dovecot demo test lint typecheck unit bench soak clean
 
 install: $(STAMP) install-dovecot
 
@@ -36,6 +36,14 @@ unit: $(STAMP)
 
 test: install lint typecheck
 	$(BIN)/python -m pytest tests -q
+
+# Benchmarks are scripts that print figures, not tests (see BENCHMARKS.md).
+bench: install
+	$(BIN)/python -m bench.run_all
+
+# Long crash and fault runs, beyond what `make test` keeps within its budget.
+soak: install
+	ONPLATFORM_SOAK=1 $(BIN)/python -m pytest tests -q -m soak
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

@@ -74,8 +74,15 @@ def _pollers(settings: Settings, state: StateStore, dry_run: bool) -> list[Accou
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     state = StateStore.open(settings.state.path)
-    daemon = Daemon(_pollers(settings, state, settings.dry_run), get_logger())
-    return daemon.run()
+
+    first = [settings]
+
+    def build() -> list[AccountPoller]:
+        # The first call uses the settings already read; SIGHUP reads the file again.
+        fresh = first.pop() if first else load_config(_config_path(args.config))
+        return _pollers(fresh, state, fresh.dry_run)
+
+    return Daemon(build, get_logger()).run()
 
 
 def cmd_poll_once(args: argparse.Namespace) -> int:

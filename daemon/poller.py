@@ -9,6 +9,7 @@ header before any new APPEND).
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +19,7 @@ from onplatform.config.schema import AccountSettings
 from onplatform.daemon import log as events
 from onplatform.daemon.drafts import SOURCE_HEADER, DraftRenderer
 from onplatform.daemon.errors import AuthenticationError, DraftError, MailboxError, MessageError
+from onplatform.daemon.language import detect_language
 from onplatform.daemon.log import Logger
 from onplatform.daemon.mailbox import ImapMailbox
 from onplatform.daemon.notification import Notification, parse_notification
@@ -26,6 +28,15 @@ from onplatform.daemon.state import FolderProgress, StateStore
 from onplatform.detectors.analyzer import Analyzer
 
 Connector = Callable[[AccountSettings, str], ImapMailbox]
+BACKOFF_BASE = 2.0
+BACKOFF_CAP = 600.0
+
+
+def backoff_delay(failures: int, poll_interval: float) -> float:
+    """Seconds to wait after ``failures`` failures in a row: doubling, capped, jittered."""
+    ceiling = min(BACKOFF_CAP, max(poll_interval, BACKOFF_BASE * 2 ** min(failures - 1, 20)))
+    # Full jitter keeps many daemons behind one provider from retrying in step.
+    return random.uniform(ceiling / 2, ceiling)
 
 
 @dataclass
@@ -45,6 +56,9 @@ class PollSummary:
             f"{self.account}: {self.messages} new, {self.alerts} alerts, "
             f"{self.drafts} drafts, {self.failed} failed"
         )
+
+
+PollObserver = Callable[["AccountPoller", "PollSummary | None", "str | None"], None]
 
 
 @dataclass(frozen=True)
@@ -83,18 +97,32 @@ class AccountPoller:
         self._drafts_folder: str | None = None
         self._last_error: str | None = None
         self._lock = threading.Lock()
+        self._failures = 0
+        self._retry_at = 0.0
+        self.observers: list[PollObserver] = []
 
     # -- connection -----------------------------------------------------------
     def _connected(self) -> ImapMailbox:
+        dropped = False
         if self._mailbox is not None:
             try:
                 self._mailbox.noop()
                 return self._mailbox
             except MailboxError:
+                # Providers drop idle connections at will: rebuild from scratch.
                 self.disconnect()
+                dropped = True
         self._mailbox = self._connector(self.account, self._password())
-        self.log.info(events.MAILBOX_CONNECTED, host=self.account.host)
+        if dropped:
+            self.log.info(events.MAILBOX_RECONNECTED, attempts=1)
+        else:
+            self.log.info(events.MAILBOX_CONNECTED, host=self.account.host)
         return self._mailbox
+
+    def wait_idle(self) -> None:
+        """Returns once no poll of this account is running."""
+        with self._lock:
+            pass
 
     def disconnect(self) -> None:
         if self._mailbox is not None:
@@ -142,22 +170,47 @@ class AccountPoller:
             return summary
 
     def poll_safely(self) -> PollSummary | None:
-        """The scheduler's entry point: nothing escapes, a broken account waits its turn."""
+        """The scheduler's entry point: nothing escapes, a broken account waits its turn.
+
+        After a mailbox failure the account backs off exponentially, with
+        jitter, up to ``BACKOFF_CAP``; the other accounts are not held up.
+        """
+        if time.monotonic() < self._retry_at:
+            return None
+        error: str | None = None
+        summary: PollSummary | None = None
         try:
-            return self.poll()
+            summary = self.poll()
         except MailboxError as err:
             self.disconnect()
-            message = str(err)
+            error = str(err)
+            self._failures += 1
+            delay = backoff_delay(self._failures, self.account.poll_interval)
+            self._retry_at = time.monotonic() + delay
             if not self.dry_run:
-                self.state.record_poll(self.account.name, False, message, 0)
+                self.state.record_poll(self.account.name, False, error, 0)
             # A refused login is said once per change, not at every poll.
-            if not (isinstance(err, AuthenticationError) and message == self._last_error):
-                self.log.error(events.MAILBOX_ERROR, error=message, kind=type(err).__name__)
-            self._last_error = message
+            if not (isinstance(err, AuthenticationError) and error == self._last_error):
+                self.log.error(
+                    events.MAILBOX_ERROR,
+                    error=error,
+                    kind=type(err).__name__,
+                    attempt=self._failures,
+                    retry_in_s=round(delay, 1),
+                )
+            self._last_error = error
         except Exception as err:
             self.disconnect()
-            self.log.exception(events.POLL_FAILED, error=type(err).__name__)
-        return None
+            error = type(err).__name__
+            self.log.exception(events.POLL_FAILED, error=error)
+        else:
+            if self._failures:
+                self.log.info(events.MAILBOX_RECONNECTED, attempts=self._failures)
+            self._failures = 0
+            self._retry_at = 0.0
+        for observer in self.observers:
+            observer(self, summary, error)
+        return summary
 
     def _poll_folder(self, mailbox: ImapMailbox, folder: str, summary: PollSummary) -> None:
         status = mailbox.select_readonly(folder)
@@ -335,9 +388,10 @@ class AccountPoller:
             return None
         account = self.account.name
         assert self._drafts_folder is not None
-        draft = self.renderer.build(
-            notification, verdict.action, self.renderer.settings.default_language, self.from_address
+        language = detect_language(
+            notification.client_words, self.renderer.settings.default_language
         )
+        draft = self.renderer.build(notification, verdict.action, language, self.from_address)
         if self.dry_run:
             log.info(
                 events.DRAFT_PLANNED,

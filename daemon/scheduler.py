@@ -1,7 +1,9 @@
-"""The daemon: one APScheduler job per account, a clean stop on SIGTERM.
+"""The daemon: one APScheduler job per account, a clean stop, a safe reload.
 
 ``max_instances=1`` and coalescing mean a slow poll is never run twice at
-once nor queued up; SIGTERM lets the message in hand finish, then exits.
+once nor queued up. SIGTERM lets the message in hand finish, then exits 0.
+SIGHUP reads the config again; if the new one is bad, the old one stays and
+the reason is logged.
 """
 
 from __future__ import annotations
@@ -9,31 +11,57 @@ from __future__ import annotations
 import datetime
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from onplatform.daemon import log as events
+from onplatform.daemon.errors import OnplatformError
 from onplatform.daemon.log import Logger
-from onplatform.daemon.poller import AccountPoller
+from onplatform.daemon.poller import AccountPoller, PollSummary
+from onplatform.daemon.systemd import Notifier
+
+PollerFactory = Callable[[], Sequence[AccountPoller]]
 
 
 class Daemon:
-    def __init__(self, pollers: Sequence[AccountPoller], log: Logger) -> None:
-        self.pollers = list(pollers)
+    def __init__(self, build: PollerFactory, log: Logger, notifier: Notifier | None = None) -> None:
+        self._build = build
         self.log = log
-        self.stop = threading.Event()
+        self.notifier = notifier or Notifier()
+        self.pollers: list[AccountPoller] = list(build())
+        self._stopping = threading.Event()
+        self._reload = threading.Event()
+        self._wake = threading.Event()
         self._scheduler = BackgroundScheduler(timezone="UTC")
 
+    # -- signals --------------------------------------------------------------
     def _on_term(self, signum: int, _frame: FrameType | None) -> None:
-        self.log.info(events.DAEMON_STOPPING, signal=signal.Signals(signum).name)
-        self.stop.set()
+        self._stopping.set()
         for poller in self.pollers:
-            poller.stop.set()
+            poller.stop.set()  # the poll in hand ends after its current message
+        self._wake.set()
 
-    def schedule(self) -> None:
+    def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
+        self._reload.set()
+        self._wake.set()
+
+    # -- jobs -----------------------------------------------------------------
+    def _observe(
+        self, poller: AccountPoller, summary: PollSummary | None, error: str | None
+    ) -> None:
+        if summary is not None:
+            line = f"last poll: {summary.line()}"
+            self.notifier.ready(line)
+            self.notifier.watchdog(line)
+        elif error is not None:
+            self.notifier.status(f"{poller.account.name}: {error}"[:200])
+
+    def _schedule(self) -> None:
+        now = datetime.datetime.now(datetime.UTC)
         for poller in self.pollers:
+            poller.observers.append(self._observe)
             self._scheduler.add_job(
                 poller.poll_safely,
                 "interval",
@@ -42,23 +70,46 @@ class Daemon:
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=max(1, int(poller.account.poll_interval)),
-                next_run_time=_now(),
+                next_run_time=now,
             )
+
+    def _unschedule(self) -> None:
+        self._scheduler.remove_all_jobs()
+        for poller in self.pollers:
+            poller.stop.set()
+        for poller in self.pollers:
+            poller.wait_idle()
+            poller.disconnect()
+
+    def _reload_config(self) -> None:
+        try:
+            fresh = list(self._build())
+        except OnplatformError as err:
+            self.log.error(events.CONFIG_RELOAD_FAILED, error=str(err))
+            return
+        self._unschedule()
+        self.pollers = fresh
+        self._schedule()
+        self.log.info(events.CONFIG_RELOADED, accounts=[p.account.name for p in fresh])
 
     def run(self) -> int:
         """Blocks until SIGTERM or SIGINT; returns the exit status."""
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
-        self.schedule()
+        signal.signal(signal.SIGHUP, self._on_hup)
+        self._schedule()
         self._scheduler.start()
         self.log.info(events.DAEMON_STARTED, accounts=[p.account.name for p in self.pollers])
-        self.stop.wait()
+        while not self._stopping.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            if self._reload.is_set() and not self._stopping.is_set():
+                self._reload.clear()
+                self._reload_config()
+        self.log.info(events.DAEMON_STOPPING)
+        self.notifier.stopping()
         self._scheduler.shutdown(wait=True)
         for poller in self.pollers:
             poller.disconnect()
         self.log.info(events.DAEMON_STOPPED)
         return 0
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)

@@ -106,3 +106,30 @@ def test_broken_override_fails_at_start(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         DraftRenderer(DraftSettings(templates_dir=tmp_path))
     assert "report" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("words", "language", "greeting"),
+    [
+        ("¿Podemos seguir la conversación por WhatsApp mañana, por favor?", "es", "Hola Maria:"),
+        ("Olá, posso te pagar por fora da plataforma para economizar?", "pt", "Olá Maria,"),
+        ("Bonjour, pouvez-vous me donner votre numéro de téléphone ?", "fr", "Bonjour Maria,"),
+        (
+            "Können wir bitte über Telegram weiter sprechen, das ist einfacher?",
+            "de",
+            "Hallo Maria,",
+        ),
+        ("Can we continue this conversation on Telegram, please?", "en", "Hello Maria,"),
+    ],
+)
+def test_reply_in_the_clients_language(
+    renderer: DraftRenderer, words: str, language: str, greeting: str
+) -> None:
+    """The reply uses the template of the client's language where one exists."""
+    from onplatform.daemon.language import detect_language
+
+    detected = detect_language(words)
+    assert detected == language
+    body, used = renderer.render_body("decline", detected, "Maria Lopez")
+    assert used == language
+    assert body.startswith(greeting)
