@@ -49,7 +49,12 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _pollers(settings: Settings, state: StateStore, dry_run: bool) -> list[AccountPoller]:
+def _pollers(settings: Settings, dry_run: bool) -> list[AccountPoller]:
+    """One poller per account, each with its own connection to the state file.
+
+    Polls run on the scheduler's worker threads; SQLite (WAL, busy timeout)
+    arbitrates between accounts. A dry run works on an in-memory copy.
+    """
     log = get_logger()
     analyzer = build_analyzer(settings.detectors, log)
     renderer = DraftRenderer(settings.drafts)
@@ -63,6 +68,8 @@ def _pollers(settings: Settings, state: StateStore, dry_run: bool) -> list[Accou
                 account, index, warn=lambda w: log.warning(events.CONFIG_WARNING, problem=w)
             )
 
+        store = StateStore.open(settings.state.path)
+        state = store.snapshot() if dry_run else store
         pollers.append(
             AccountPoller(
                 account, password, state, analyzer, renderer, connect, log, dry_run=dry_run
@@ -80,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     def build() -> list[AccountPoller]:
         # The first call uses the settings already read; SIGHUP reads the file again.
         fresh = first.pop() if first else load_config(_config_path(args.config))
-        return _pollers(fresh, state, fresh.dry_run)
+        return _pollers(fresh, fresh.dry_run)
 
     return Daemon(build, get_logger()).run()
 
@@ -88,10 +95,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_poll_once(args: argparse.Namespace) -> int:
     settings = _settings(args)
     dry_run = args.dry_run or settings.dry_run
-    store = StateStore.open(settings.state.path)
-    state = store.snapshot() if dry_run else store
     code = EX_OK
-    for poller in _pollers(settings, state, dry_run):
+    for poller in _pollers(settings, dry_run):
         try:
             poller.poll()
         except AuthenticationError as err:

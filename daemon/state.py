@@ -78,7 +78,10 @@ class StateStore:
     def open(cls, path: Path) -> StateStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+            # One poller owns a connection, but runs on whichever scheduler thread is free.
+            connection = sqlite3.connect(
+                path, timeout=30, isolation_level=None, check_same_thread=False
+            )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=30000")
@@ -92,7 +95,7 @@ class StateStore:
 
     def snapshot(self) -> StateStore:
         """An in-memory copy: a dry run works on it and leaves the file untouched."""
-        memory = sqlite3.connect(":memory:", isolation_level=None)
+        memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self._db.backup(memory)
         return StateStore(memory)
 

@@ -1,0 +1,128 @@
+"""The real `onplatform run`: systemd notifications, SIGHUP reload, SIGTERM stop."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import write_config
+from tests.integration.test_end_to_end import PAYMENT, drafts
+from tests.support.dovecot import PrivateDovecot
+from tests.support.mail import client_mail
+
+pytestmark = pytest.mark.integration
+ONPLATFORM = str(Path(sys.executable).parent / "onplatform")
+
+
+class NotifySocket:
+    """Plays systemd's side of $NOTIFY_SOCKET."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.received: list[str] = []
+
+    def wait_for(self, field: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(field in message.split("\n") for message in self.received):
+                return
+            try:
+                self.received.append(self.sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+        raise AssertionError(f"{field} not received; got {self.received}")
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[NotifySocket]:
+    sock = NotifySocket(tmp_path / "notify.sock")
+    yield sock
+    sock.sock.close()
+
+
+def events(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_daemon_notifies_reloads_and_stops(
+    imap: PrivateDovecot, tmp_path: Path, notify: NotifySocket
+) -> None:
+    """READY and WATCHDOG after real polls; a bad reload keeps the old config; SIGTERM exits 0."""
+    config = write_config(tmp_path, imap.endpoint)
+    log = tmp_path / "daemon.log"
+    with log.open("w") as out:
+        daemon = subprocess.Popen(
+            [ONPLATFORM, "run", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={"PATH": "/usr/bin:/bin", "NOTIFY_SOCKET": str(notify.path)},
+        )
+    try:
+        notify.wait_for("READY=1")
+        notify.wait_for("WATCHDOG=1")
+        imap.append("INBOX", client_mail(8001, "Run Client", PAYMENT, "<d1@upwork.test>"))
+        wait_until(lambda: len(drafts(imap)) == 1)
+
+        good = config.read_text()
+        config.write_text(good + "\n[nonsense]\n")
+        daemon.send_signal(signal.SIGHUP)
+        wait_until(lambda: any(e["event"] == "config.reload_failed" for e in events(log)))
+        failed = next(e for e in events(log) if e["event"] == "config.reload_failed")
+        assert "nonsense: unknown key" in failed["error"]
+        imap.append("INBOX", client_mail(8002, "Run Client", PAYMENT, "<d2@upwork.test>"))
+        wait_until(lambda: len(drafts(imap)) == 2)
+
+        config.write_text(good)
+        daemon.send_signal(signal.SIGHUP)
+        wait_until(lambda: any(e["event"] == "config.reloaded" for e in events(log)))
+        imap.append("INBOX", client_mail(8003, "Other Client", PAYMENT, "<d3@upwork.test>"))
+        wait_until(lambda: len(drafts(imap)) == 3)
+
+        started = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0
+        assert time.monotonic() - started < 15
+        notify.wait_for("STOPPING=1", timeout=2)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    sources = sorted(m["X-Onplatform-Source"] for m, _ in drafts(imap))
+    assert sources == ["<d1@upwork.test>", "<d2@upwork.test>", "<d3@upwork.test>"]
+    assert any(e["event"] == "daemon.stopped" for e in events(log))
+
+
+def test_bad_config_exits_78(tmp_path: Path) -> None:
+    """A config error at start is fatal with EX_CONFIG, which the unit will not restart."""
+    config = tmp_path / "bad.toml"
+    config.write_text("[[accounts]]\nname = 1\n")
+    done = subprocess.run(
+        [ONPLATFORM, "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 78
+    assert done.stderr.count("\n") == 1 and "accounts[0]" in done.stderr
