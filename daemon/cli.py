@@ -80,8 +80,6 @@ def _pollers(settings: Settings, dry_run: bool) -> list[AccountPoller]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    state = StateStore.open(settings.state.path)
-
     first = [settings]
 
     def build() -> list[AccountPoller]:
@@ -104,7 +102,7 @@ def cmd_poll_once(args: argparse.Namespace) -> int:
         except MailboxError as err:
             code = _fail(str(err), EX_TEMPFAIL)
         finally:
-            poller.disconnect()
+            poller.close()
     return code
 
 

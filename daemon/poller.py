@@ -124,6 +124,11 @@ class AccountPoller:
         with self._lock:
             pass
 
+    def close(self) -> None:
+        """Release the connection and the state file; the poller is done."""
+        self.disconnect()
+        self.state.close()
+
     def disconnect(self) -> None:
         if self._mailbox is not None:
             self._mailbox.close()

@@ -79,7 +79,7 @@ class Daemon:
             poller.stop.set()
         for poller in self.pollers:
             poller.wait_idle()
-            poller.disconnect()
+            poller.close()
 
     def _reload_config(self) -> None:
         try:
@@ -110,6 +110,6 @@ class Daemon:
         self.notifier.stopping()
         self._scheduler.shutdown(wait=True)
         for poller in self.pollers:
-            poller.disconnect()
+            poller.close()
         self.log.info(events.DAEMON_STOPPED)
         return 0
