@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import sys
@@ -27,7 +28,7 @@ from onplatform.daemon.notification import parse_notification
 from onplatform.daemon.pipeline import Verdict, build_analyzer, judge
 from onplatform.daemon.poller import AccountPoller
 from onplatform.daemon.scheduler import Daemon
-from onplatform.daemon.state import StateStore
+from onplatform.daemon.state import AccountReport, StateStore
 from onplatform.detectors.analyzer import Analyzer, Assessment
 from onplatform.detectors.normalize import normalize
 
@@ -135,6 +136,44 @@ def cmd_folders(args: argparse.Namespace) -> int:
         finally:
             mailbox.close()
     return code
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = load_config(_config_path(args.config))
+    if not settings.state.path.exists():
+        print(f"no state yet at {settings.state.path}: the daemon has not polled")
+        return EX_OK
+    store = StateStore.open(settings.state.path)
+    try:
+        names = list(dict.fromkeys([a.name for a in settings.accounts] + store.accounts()))
+        for name in names:
+            print(format_report(store.report(name)))
+    finally:
+        store.close()
+    return EX_OK
+
+
+def format_report(report: AccountReport) -> str:
+    def listing(counts: dict[str, int]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+
+    if report.last_poll_at is None:
+        last = "never"
+    else:
+        when = datetime.datetime.fromtimestamp(report.last_poll_at, datetime.UTC)
+        last = f"{when:%Y-%m-%d %H:%M:%S} UTC ({'ok' if report.last_poll_ok else 'failed'})"
+    handled = sum(report.messages_by_status.values())
+    return "\n".join(
+        [
+            f"account {report.account}",
+            f"  last poll:          {last}",
+            f"  last error:         {report.last_error or 'none'}",
+            f"  messages handled:   {handled} ({listing(report.messages_by_status)})",
+            f"  alerts by category: {listing(report.alerts_by_category)}",
+            f"  drafts by action:   {listing(report.drafts_by_action)}",
+            f"  clients by step:    {listing(report.clients_by_step)}",
+        ]
+    )
 
 
 # -- scan ------------------------------------------------------------------------
@@ -298,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     with_config("check-config", "validate the config and read the passwords").set_defaults(
         handler=cmd_check_config
     )
+    with_config(
+        "status", "per account: last poll, errors, alerts, drafts, escalation steps"
+    ).set_defaults(handler=cmd_status)
     folders = with_config("folders", "list the server's folders with SPECIAL-USE flags")
     folders.add_argument("--account", help="only this account")
     folders.set_defaults(handler=cmd_folders)

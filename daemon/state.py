@@ -54,6 +54,18 @@ CREATE TABLE IF NOT EXISTS polls (
 """
 
 
+@dataclass(frozen=True)
+class AccountReport:
+    account: str
+    last_poll_at: float | None
+    last_poll_ok: bool | None
+    last_error: str | None
+    messages_by_status: dict[str, int]
+    alerts_by_category: dict[str, int]
+    drafts_by_action: dict[str, int]
+    clients_by_step: dict[str, int]
+
+
 class StateError(OnplatformError):
     """The state file cannot be opened or written."""
 
@@ -246,4 +258,44 @@ class StateStore:
             "finished_at=excluded.finished_at, ok=excluded.ok, error=excluded.error, "
             "messages=polls.messages+excluded.messages",
             (account, time.time(), int(ok), error, messages),
+        )
+
+    # -- reports ---------------------------------------------------------------
+    def accounts(self) -> list[str]:
+        rows = self._db.execute(
+            "SELECT account FROM polls UNION SELECT account FROM messages ORDER BY 1"
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def report(self, account: str) -> AccountReport:
+        poll = self._db.execute(
+            "SELECT finished_at, ok, error FROM polls WHERE account=?", (account,)
+        ).fetchone()
+
+        def counts(sql: str) -> dict[str, int]:
+            return {str(k): int(v) for k, v in self._db.execute(sql, (account,)).fetchall()}
+
+        return AccountReport(
+            account=account,
+            last_poll_at=poll[0] if poll else None,
+            last_poll_ok=bool(poll[1]) if poll else None,
+            last_error=poll[2] if poll else None,
+            messages_by_status=counts(
+                "SELECT status, count(*) FROM messages WHERE account=? GROUP BY status"
+            ),
+            alerts_by_category=counts(
+                "SELECT coalesce(category, 'unknown'), count(*) FROM client_events "
+                "WHERE account=? GROUP BY 1"
+            ),
+            drafts_by_action=counts(
+                "SELECT action, count(*) FROM drafts WHERE account=? AND status='done' "
+                "GROUP BY action"
+            ),
+            # A client's step is the last action taken for them.
+            clients_by_step=counts(
+                "SELECT action, count(*) FROM (SELECT client_key, action, "
+                "row_number() OVER (PARTITION BY client_key ORDER BY at DESC, rowid DESC) AS n "
+                "FROM client_events WHERE account=? AND action != 'none') WHERE n = 1 "
+                "GROUP BY action"
+            ),
         )

@@ -293,3 +293,18 @@ def test_cli_poll_once_as_a_process(imap: PrivateDovecot, tmp_path: Path) -> Non
     assert any(e["event"] == "draft.appended" for e in events)
     assert PAYMENT not in done.stdout
     assert imap.endpoint.password not in done.stdout + done.stderr
+
+
+def test_status_reports_the_state_store(
+    imap: PrivateDovecot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`onplatform status` shows the last poll, alerts by category and drafts by action."""
+    seed(imap)
+    config = write_config(tmp_path, imap.endpoint)
+    poll_once(config, capsys)
+    assert main(["status", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "account work" in out and "(ok)" in out
+    assert "alerts by category: contact_exchange 1, offplatform_payment 1, scam 2" in out
+    assert "drafts by action:   decline 2, report 1" in out
+    assert "clients by step:    decline 2, report 1" in out
