@@ -40,6 +40,8 @@ class AccountSettings:
     fetch_batch: int = 200
     timeout: float = 30.0
     sender_search: str = "upwork"
+    idle: bool = False
+    idle_restart: float = 1500.0
 
 
 @dataclass(frozen=True)
@@ -312,6 +314,9 @@ def _account(table: _Table, base_dir: Path) -> AccountSettings:
         fetch_batch=table.integer("fetch_batch", 200, 1, 5_000),
         timeout=table.number("timeout", 30.0, 1.0, 600.0),
         sender_search=table.get("sender_search", str, "upwork"),
+        idle=table.get("idle", bool, False),
+        # RFC 2177 servers may drop IDLE after 30 minutes; some cut it at 10.
+        idle_restart=table.number("idle_restart", 1500.0, 30.0, 1740.0),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import ssl
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -164,6 +165,28 @@ class ImapMailbox:
             response = self._client.append(drafts_folder, raw, flags=(b"\\Draft", b"\\Seen"))
         match = _APPENDUID.search(response if isinstance(response, bytes) else b"")
         return int(match.group(2)) if match else None
+
+    def idle_wait(self, timeout: float) -> bool:
+        """IDLE on the selected folder for up to ``timeout`` s; True when mail arrived.
+
+        imapclient's idle_check() returns an empty list both on a quiet
+        mailbox and when the server closed the socket; an early empty
+        return means the socket was readable with nothing in it: a dead
+        connection, reported as MailboxError rather than as quiet.
+        """
+        with _translated(self._account, "IDLE"):
+            self._client.idle()
+            started = time.monotonic()
+            responses = self._client.idle_check(timeout=timeout)
+            elapsed = time.monotonic() - started
+            if not responses and elapsed < timeout - 0.5:
+                raise MailboxError(f"{self._account.name}: connection closed during IDLE")
+            self._client.idle_done()
+        return any(
+            len(item) > 1 and item[1] in (b"EXISTS", b"RECENT")
+            for item in responses
+            if isinstance(item, tuple)
+        )
 
     def uids_in(self, folder: str) -> list[int]:
         self.select_readonly(folder)

@@ -119,6 +119,10 @@ class AccountPoller:
             self.log.info(events.MAILBOX_CONNECTED, host=self.account.host)
         return self._mailbox
 
+    def connect_new(self) -> ImapMailbox:
+        """A separate connection, for the IDLE watcher."""
+        return self._connector(self.account, self._password())
+
     def wait_idle(self) -> None:
         """Returns once no poll of this account is running."""
         with self._lock:

@@ -18,6 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from onplatform.daemon import log as events
 from onplatform.daemon.errors import OnplatformError
+from onplatform.daemon.idle import IdleWatcher
 from onplatform.daemon.log import Logger
 from onplatform.daemon.poller import AccountPoller, PollSummary
 from onplatform.daemon.systemd import Notifier
@@ -35,6 +36,7 @@ class Daemon:
         self._reload = threading.Event()
         self._wake = threading.Event()
         self._scheduler = BackgroundScheduler(timezone="UTC")
+        self._watchers: list[IdleWatcher] = []
 
     # -- signals --------------------------------------------------------------
     def _on_term(self, signum: int, _frame: FrameType | None) -> None:
@@ -73,7 +75,19 @@ class Daemon:
                 next_run_time=now,
             )
 
+        self._watchers = [IdleWatcher(p) for p in self.pollers if p.account.idle]
+        for watcher in self._watchers:
+            watcher.start()
+
+    def _stop_watchers(self) -> None:
+        for watcher in self._watchers:
+            watcher.stop()
+        for watcher in self._watchers:
+            watcher.join(timeout=5)
+        self._watchers = []
+
     def _unschedule(self) -> None:
+        self._stop_watchers()
         self._scheduler.remove_all_jobs()
         for poller in self.pollers:
             poller.stop.set()
@@ -108,6 +122,7 @@ class Daemon:
                 self._reload_config()
         self.log.info(events.DAEMON_STOPPING)
         self.notifier.stopping()
+        self._stop_watchers()
         self._scheduler.shutdown(wait=True)
         for poller in self.pollers:
             poller.close()
