@@ -256,6 +256,8 @@ _ACCOUNT_KEYS = {
     "fetch_batch",
     "timeout",
     "sender_search",
+    "idle",
+    "idle_restart",
 }
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from onplatform.detectors.base import CATEGORIES, Category, Detector, Finding, MessageText
 from onplatform.detectors.lexicon import Lexicon
 from onplatform.detectors.normalize import normalize
-from onplatform.detectors.phrases import Sentences, find_groups
 
 FailureHandler = Callable[[str, Exception], None]
 
@@ -57,7 +56,7 @@ class Analyzer:
         self.lexicon = lexicon
         self.threshold = threshold
         self.on_failure = on_failure
-        self._intent_groups = [g for g in ("hedge", "insist") if g in lexicon.groups]
+        self._intent_groups = [g for g in ("hedge", "insist") if g in lexicon.terms]
 
     def assess(self, words: str) -> Assessment:
         return self.assess_text(normalize(words))
@@ -83,13 +82,18 @@ class Analyzer:
         # CATEGORIES is ordered by precedence: a scam outranks a payment request.
         category = "scam" if "scam" in above else max(above, key=lambda c: by_category[c])
         hesitant, insisting = self._intent(text)
-        return Assessment(True, category, by_category[category], tuple(findings),
-                          hesitant=hesitant and not insisting, insisting=insisting,
-                          failed_detectors=tuple(failed))
+        return Assessment(
+            True,
+            category,
+            by_category[category],
+            tuple(findings),
+            hesitant=hesitant and not insisting,
+            insisting=insisting,
+            failed_detectors=tuple(failed),
+        )
 
     def _intent(self, text: MessageText) -> tuple[bool, bool]:
         if not self._intent_groups:
             return False, False
-        sentences = Sentences(text.normalized)
-        found = find_groups(self.lexicon, text.normalized, sentences, self._intent_groups)
-        return "hedge" in found, "insist" in found
+        scan = self.lexicon.matcher.scan(text.normalized)
+        return scan.has("hedge"), scan.has("insist")

@@ -54,12 +54,13 @@ class MessageText:
     """A client's words, with a normalised form mapped back to the original.
 
     ``offsets[i]`` is the index in ``original`` of the character that produced
-    ``normalized[i]``; ``offsets`` has one extra entry for the end.
+    ``normalized[i]``; ``offsets`` has one extra entry for the end. It is a
+    ``range`` when normalising kept every character in place (the common case).
     """
 
     original: str
     normalized: str
-    offsets: tuple[int, ...] = field(repr=False)
+    offsets: Sequence[int] = field(repr=False)
 
     def span(self, start: int, end: int) -> Span:
         if not self.normalized:

@@ -13,10 +13,14 @@ from typing import Any
 
 from onplatform.detectors.base import Finding, MessageText
 
-_EMAIL = re.compile(r"(?<![\w.+-])[a-z0-9][a-z0-9._%+\-]*@([a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,})")
-_PHONE = re.compile(
-    r"(?<![\w+])(\+?\(?\d[\d\s().\-/_*~]{6,22}\d)(?![\w])"
+_EMAIL = re.compile(
+    r"(?<![\w.+-])[a-z0-9][a-z0-9._%+\-]*@([a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,})"
 )
+_PHONE = re.compile(r"[+(\d][\d\s().\-/_*~]{6,22}\d")
+_PHONE_HINT = re.compile(r"\d[\d\s().\-/_*~]{6}")
+_YEAR_RANGE = re.compile(r"^(?:19|20)\d\d\s*[-/–]\s*(?:19|20)\d\d$")
+_CURRENCY_BEFORE = "$€£¥₹₽₺"
+_THOUSANDS = re.compile(r"^\d{1,3}(?:[ .,]\d{3})+$")
 _HANDLE = re.compile(r"(?<![\w@.])@([a-z][a-z0-9_]{3,31})(?![\w@])")
 _CHAT_LINK = re.compile(
     r"\b(?:t\.me/|telegram\.me/|wa\.me/|api\.whatsapp\.com/|chat\.whatsapp\.com/|"
@@ -26,6 +30,15 @@ _CHAT_LINK = re.compile(
 _MEETING_LINK = re.compile(
     r"\b(?:[\w-]+\.)?(?:zoom\.us/[jm]/|meet\.google\.com/|calendly\.com/|"
     r"teams\.microsoft\.com/l/meetup|whereby\.com/|meet\.jit\.si/)[\w.\-/?=]*"
+)
+_LINK_HINTS = (".me/", "whatsapp.com/", "discord", "skype:", "live:", "join.skype", "wechat.com/")
+_MEETING_HINTS = (
+    "zoom.us/",
+    "meet.google",
+    "calendly.com",
+    "teams.microsoft",
+    "whereby.com",
+    "meet.jit.si",
 )
 _IGNORED_DOMAINS = ("upwork.com",)
 _DATE_LIKE = re.compile(r"^\d{1,4}[./\-]\d{1,2}[./\-]\d{1,4}$")
@@ -53,26 +66,54 @@ class ContactDataDetector:
             for match in _HANDLE.finditer(normalized):
                 findings.append(self._found("contact.handle", 0.55, text, match.span()))
                 break
+        phone = self._phone(normalized)
+        if phone is not None:
+            findings.append(self._found("contact.phone", 0.7, text, phone))
+        for code, pattern, score, hints in (
+            ("contact.chat_link", _CHAT_LINK, 0.85, _LINK_HINTS),
+            ("contact.meeting_link", _MEETING_LINK, 0.6, _MEETING_HINTS),
+        ):
+            if any(hint in normalized for hint in hints):
+                link = pattern.search(normalized)
+                if link:
+                    findings.append(self._found(code, score, text, link.span()))
+        return findings
+
+    @staticmethod
+    def _phone(normalized: str) -> tuple[int, int] | None:
+        """The first run of digits that reads as a phone number, if any."""
+        if _PHONE_HINT.search(normalized) is None:
+            return None
         for match in _PHONE.finditer(normalized):
-            raw = match.group(1).strip()
+            start, end = match.span()
+            if start > 0 and (normalized[start - 1].isalnum() or normalized[start - 1] in "+_"):
+                continue
+            if end < len(normalized) and (normalized[end].isalnum() or normalized[end] == "_"):
+                continue
+            raw = match.group(0).strip()
+            before = normalized[max(0, start - 2) : start].strip()
+            if before and before in _CURRENCY_BEFORE:
+                continue  # an amount of money
             digits = _digits(raw)
-            if not 8 <= len(digits) <= 15 or _DATE_LIKE.match(raw):
+            if not 7 <= len(digits) <= 15 or _DATE_LIKE.match(raw) or _YEAR_RANGE.match(raw):
                 continue
             formatted = raw.startswith("+") or bool(re.search(r"\d[\s().\-]\d", raw))
             if len(set(digits)) < 3 or not (formatted or len(digits) >= 10):
                 continue
-            findings.append(self._found("contact.phone", 0.7, text, match.span(1)))
-            break
-        for code, pattern, score in (("contact.chat_link", _CHAT_LINK, 0.85),
-                                     ("contact.meeting_link", _MEETING_LINK, 0.6)):
-            link = pattern.search(normalized)
-            if link:
-                findings.append(self._found(code, score, text, link.span()))
-        return findings
+            if len(digits) == 7 and (not formatted or _THOUSANDS.match(raw)):
+                continue  # seven digits only as a local number (555 0169), not 2 500 000
+            return match.span()
+        return None
 
     def _found(self, code: str, score: float, text: MessageText, span: tuple[int, int]) -> Finding:
-        return Finding(detector=self.name, code=code, category="contact_exchange", score=score,
-                       evidence=(text.span(*span),), base_score=score)
+        return Finding(
+            detector=self.name,
+            code=code,
+            category="contact_exchange",
+            score=score,
+            evidence=(text.span(*span),),
+            base_score=score,
+        )
 
 
 def create(options: Mapping[str, Any]) -> ContactDataDetector:

@@ -14,8 +14,9 @@ of a word: ``integrat*`` matches "integration".
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any, cast
@@ -23,6 +24,7 @@ from typing import Any, cast
 import regex
 
 from onplatform.detectors.base import CATEGORIES, Category
+from onplatform.detectors.matcher import TermMatcher, expand_term
 from onplatform.detectors.normalize import normalize_term
 
 
@@ -49,20 +51,72 @@ class ContextAdjustment:
     reason: str
 
 
+class _LazyPatterns(Mapping[str, "regex.Pattern[str]"]):
+    """One regular expression per group, compiled only when asked for (tools, not the scan)."""
+
+    def __init__(self, terms: Mapping[str, Sequence[str]]) -> None:
+        self._terms = terms
+        self._compiled: dict[str, regex.Pattern[str]] = {}
+
+    def __getitem__(self, name: str) -> regex.Pattern[str]:
+        if name not in self._compiled:
+            terms = self._terms[name]
+            self._compiled[name] = compile_group(name, [(t, name) for t in terms])
+        return self._compiled[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._terms)
+
+    def __len__(self) -> int:
+        return len(self._terms)
+
+
 @dataclass(frozen=True)
 class Lexicon:
     groups: Mapping[str, regex.Pattern[str]]
+    """One regex per group, compiled lazily; detection uses :attr:`matcher` instead."""
     rules: tuple[Rule, ...]
     context: tuple[ContextAdjustment, ...]
     languages: tuple[str, ...] = ()
     terms: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
+    @cached_property
+    def matcher(self) -> TermMatcher:
+        """Every group's terms compiled for one-pass token matching."""
+        return TermMatcher(self.terms)
+
 
 def _is_spaced_script(char: str) -> bool:
     """Scripts written without spaces get no word boundaries around terms."""
     code = ord(char)
-    return not (0x2E80 <= code <= 0x9FFF or 0xAC00 <= code <= 0xD7AF or 0x0E00 <= code <= 0x0E7F
-                or 0xF900 <= code <= 0xFAFF or 0x3040 <= code <= 0x30FF)
+    return not (
+        0x2E80 <= code <= 0x9FFF
+        or 0xAC00 <= code <= 0xD7AF
+        or 0x0E00 <= code <= 0x0E7F
+        or 0xF900 <= code <= 0xFAFF
+        or 0x3040 <= code <= 0x30FF
+    )
+
+
+def fold_term(term: str) -> str:
+    """A term folded like the text it is matched against (ASCII is kept as written)."""
+    term = term.strip()
+    if term.isascii():
+        return term
+    return "".join(c if c.isascii() else normalize_term(c) for c in term)
+
+
+def check_term(term: str, where: str) -> None:
+    """Refuse a term that is neither a plain phrase nor a valid regular expression."""
+    try:
+        expand_term(term)
+        return
+    except ValueError:
+        pass
+    try:
+        regex.compile(compile_term(term))
+    except regex.error as err:
+        raise LexiconError(f"{where}: bad pattern {term!r}: {err}") from err
 
 
 def compile_term(term: str) -> str:
@@ -149,14 +203,24 @@ def parse_rule(raw: Mapping[str, Any], where: str) -> Rule:
     window = raw.get("window", 0)
     if not isinstance(window, int) or not 0 <= window <= 3:
         raise LexiconError(f"{where}.window: an integer from 0 to 3")
-    return Rule(code=code, category=cast(Category, category), score=float(score),
-                all=lists["all"], any=lists["any"], none=lists["none"], window=window)
+    return Rule(
+        code=code,
+        category=cast(Category, category),
+        score=float(score),
+        all=lists["all"],
+        any=lists["any"],
+        none=lists["none"],
+        window=window,
+    )
 
 
 def _builtin_files() -> list[tuple[str, str]]:
     folder = resources.files("onplatform.detectors").joinpath("lexicons")
-    found = [(entry.name, entry.read_text(encoding="utf-8")) for entry in folder.iterdir()
-             if entry.name.endswith(".toml")]
+    found = [
+        (entry.name, entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml")
+    ]
     return sorted(found)
 
 
@@ -176,20 +240,35 @@ def load_lexicon(
     sources += [(str(path), _read_toml(path, None, str(path))) for path in extra_paths]
     for where, document in sources:
         if "rules" in document or "context" in document:
-            rules += [parse_rule(r, f"{where}: rules[{i}]")
-                      for i, r in enumerate(document.get("rules", []))]
+            rules += [
+                parse_rule(r, f"{where}: rules[{i}]")
+                for i, r in enumerate(document.get("rules", []))
+            ]
             for i, adj in enumerate(document.get("context", [])):
                 try:
-                    context.append(ContextAdjustment(str(adj["group"]), float(adj["delta"]),
-                                                     str(adj.get("reason", adj["group"]))))
+                    context.append(
+                        ContextAdjustment(
+                            str(adj["group"]),
+                            float(adj["delta"]),
+                            str(adj.get("reason", adj["group"])),
+                        )
+                    )
                 except (KeyError, TypeError, ValueError) as err:
                     raise LexiconError(f"{where}: context[{i}]: needs group and delta") from err
-            document = {k: v for k, v in document.items() if k not in {"rules", "context"}}
-        language = _terms_file(document, where, terms)
+        terms_part = {k: v for k, v in document.items() if k not in {"rules", "context"}}
+        language = _terms_file(terms_part, where, terms)
         if language:
             languages.append(language)
     rules += [parse_rule(r, f"detectors.rules[{i}]") for i, r in enumerate(extra_rules)]
-    groups = {name: compile_group(name, values) for name, values in terms.items()}
+    folded: dict[str, tuple[str, ...]] = {}
+    for name, values in terms.items():
+        kept: list[str] = []
+        for term, where in values:
+            folded_term = fold_term(term)
+            check_term(folded_term, where)
+            kept.append(folded_term)
+        folded[name] = tuple(dict.fromkeys(kept))
+    groups = _LazyPatterns(folded)
     for rule in rules:
         for name in (*rule.all, *rule.any, *rule.none):
             if name not in groups:
@@ -197,6 +276,12 @@ def load_lexicon(
     for adj in context:
         if adj.group not in groups:
             raise LexiconError(f"context: unknown group {adj.group!r}")
-    return Lexicon(groups=groups, rules=tuple(rules), context=tuple(context),
-                   languages=tuple(languages),
-                   terms={name: tuple(t for t, _ in values) for name, values in terms.items()})
+    lexicon = Lexicon(
+        groups=groups,
+        rules=tuple(rules),
+        context=tuple(context),
+        languages=tuple(languages),
+        terms=folded,
+    )
+    _ = lexicon.matcher  # build it now: a bad lexicon fails at load, not on a message
+    return lexicon

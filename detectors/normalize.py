@@ -3,16 +3,23 @@
 Every step keeps a map from each normalised character back to the original
 text, so that evidence can always be quoted as the client wrote it.
 Steps: compatibility forms and case folded, accents dropped from Latin
-letters, invisible characters removed, look-alike Cyrillic and Greek letters
-folded inside Latin words, leetspeak inside words, spaced or dotted-out
-letters joined, "name at mail dot com" rebuilt, number words turned to digits.
+letters, native digits made ASCII, invisible characters removed, look-alike
+Cyrillic, Greek and Latin letters folded inside mixed words, leetspeak inside
+words, spaced or dotted-out letters joined, "name at mail dot com" rebuilt,
+number words turned to digits.
+
+Speed matters (the daemon reads every message): each step is guarded by a
+cheap test (a substring, a character-class search, a set lookup on tokens)
+and the expensive rewrite runs only on the few texts that need it. When
+nothing changes the length, the offsets are a ``range`` (no per-character
+list at all).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from onplatform.detectors.base import MessageText
@@ -28,77 +35,142 @@ _CONFUSABLES = {
     # Greek
     "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
     "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ς": "s", "γ": "y",
-}
+}  # fmt: skip
+_LATIN_TO_CYRILLIC = {
+    "a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "y": "у", "k": "к", "m": "м",
+    "t": "т", "h": "н", "b": "в", "i": "і",
+}  # fmt: skip
+_UNAMBIGUOUS_CYRILLIC = re.compile(r"[бгдєжзийлпфцчшщъыьэюяґ]")
 _LEET = {"4": "a", "3": "e", "1": "i", "0": "o", "5": "s", "7": "t", "8": "b", "9": "g",
-         "@": "a", "$": "s", "¥": "y", "€": "e", "!": "i", "|": "l", "+": "t"}
+         "@": "a", "$": "s", "¥": "y", "€": "e", "!": "i", "|": "l", "+": "t"}  # fmt: skip
+_UNDECOMPOSED_LATIN = {"ł": "l", "ı": "i", "ø": "o", "đ": "d", "ħ": "h", "ŧ": "t", "ŀ": "l"}
+_QUOTES = {"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'", "“": '"', "”": '"', "„": '"'}
 
 _NUMBER_WORDS = {
-    # English, Spanish, Portuguese, French, German, Italian, Russian, Indonesian
+    # English, Spanish, Portuguese, French, German, Italian, Russian, Ukrainian, Polish,
+    # Turkish, Indonesian, Tagalog, romanised Hindi (accents already folded).
     "zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-    "six": "6", "seven": "7", "eight": "8", "nine": "9",
+    "six": "6", "seven": "7", "eight": "8", "nine": "9", "double": "", "triple": "",
     "cero": "0", "uno": "1", "dos": "2", "tres": "3", "cuatro": "4", "cinco": "5", "seis": "6",
     "siete": "7", "ocho": "8", "nueve": "9",
     "um": "1", "dois": "2", "quatro": "4", "sete": "7", "oito": "8", "nove": "9",
     "un": "1", "deux": "2", "trois": "3", "quatre": "4", "cinq": "5", "sept": "7",
     "huit": "8", "neuf": "9",
-    "null": "0", "eins": "1", "zwei": "2", "drei": "3", "vier": "4", "funf": "5", "sechs": "6",
-    "sieben": "7", "acht": "8", "neun": "9",
+    "null": "0", "eins": "1", "zwei": "2", "drei": "3", "vier": "4", "funf": "5", "fuenf": "5",
+    "sechs": "6", "sieben": "7", "acht": "8", "neun": "9",
     "due": "2", "tre": "3", "quattro": "4", "sei": "6", "sette": "7", "otto": "8",
-    "ноль": "0", "один": "1", "два": "2", "три": "3", "четыре": "4", "пять": "5", "шесть": "6",
-    "семь": "7", "восемь": "8", "девять": "9",
-    "nol": "0", "satu": "1", "dua": "2", "tiga": "3", "empat": "4", "lima": "5", "enam": "6",
-    "tujuh": "7", "delapan": "8", "sembilan": "9",
-}
-_AT_WORDS = r"at|arroba|chez|bei|presso|małpa|malpa|собака|собачка|et|at\s*sign"
-_DOT_WORDS = r"dot|punto|ponto|point|punkt|kropka|точка|nokta|titik|nokta|dian|tuldok"
-_TLDS = r"com|net|org|io|co|me|ru|de|fr|es|it|br|in|ua|pl|tr|id|ph|uk|info|biz|us|cn"
+    "ноль": "0", "нуль": "0", "один": "1", "два": "2", "три": "3", "четыре": "4", "пять": "5",
+    "шесть": "6", "семь": "7", "восемь": "8", "девять": "9",
+    "дві": "2", "чотири": "4", "п'ять": "5", "шість": "6", "сім": "7",
+    "вісім": "8", "дев'ять": "9",
+    "jeden": "1", "dwa": "2", "trzy": "3", "cztery": "4", "piec": "5", "szesc": "6",
+    "siedem": "7", "osiem": "8", "dziewiec": "9",
+    "sifir": "0", "bir": "1", "iki": "2", "uc": "3", "dort": "4", "bes": "5", "alti": "6",
+    "yedi": "7", "sekiz": "8", "dokuz": "9",
+    "nol": "0", "kosong": "0", "satu": "1", "dua": "2", "tiga": "3", "empat": "4", "lima": "5",
+    "enam": "6", "tujuh": "7", "delapan": "8", "sembilan": "9",
+    "sero": "0", "isa": "1", "tatlo": "3", "apat": "4", "anim": "6", "pito": "7",
+    "walo": "8", "siyam": "9",
+    "shunya": "0", "ek": "1", "do": "2", "teen": "3", "char": "4", "chaar": "4", "paanch": "5",
+    "panch": "5", "chhe": "6", "chhah": "6", "saat": "7", "aath": "8", "nau": "9",
+}  # fmt: skip
+_PLUS_WORDS = {"plus", "mas", "mais", "плюс", "arti", "tambah", "plas"}
+_DOUBLES = {"double": 2, "triple": 3}
+_CJK_DIGITS = {"零": "0", "〇": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3",
+               "四": "4", "五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}  # fmt: skip
 
+_AT_WORDS = ("at", "arroba", "arobase", "chez", "bei", "presso", "chiocciola", "malpa",
+             "собака", "собачка", "равлик", "et", "at the rate", "at sign", "at the rate of",
+             "at", "ät", "艾特", "آت")  # fmt: skip
+_DOT_WORDS = ("dot", "punto", "ponto", "point", "punkt", "kropka", "точка", "крапка", "nokta",
+              "titik", "tuldok", "dian", "点", "نقطة")  # fmt: skip
+_TLDS = "com|net|org|io|co|me|ru|de|fr|es|it|br|in|ua|pl|tr|id|ph|uk|info|biz|us|cn|dev|app"
+
+_SPACED_HINT = re.compile(r"[ .\-_*·•/,][^\W\d_][ .\-_*·•/,]+[^\W\d_][ .\-_*·•/,]")
+_SPACED_CLASSES = (" a a a ", " a  a  a ", " a a  a ", " a  a a ")
 _SPACED_OUT = re.compile(
     r"(?<![^\W\d_])(?:[^\W\d_][ ]){3,}[^\W\d_](?![^\W\d_])"
     r"|(?<![^\W\d_])(?:[^\W\d_][.\-_*·•/,][ ]?){2,}[^\W\d_](?![^\W\d_])"
 )
+_AT_PATTERN = "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in
+                       sorted(set(_AT_WORDS), key=len, reverse=True))  # fmt: skip
+_DOT_PATTERN = "|".join(re.escape(w) for w in _DOT_WORDS)
+_WS = r"[\s\u200b]*"
+_LOCAL = rf"[a-z0-9][a-z0-9_+\-]*(?:(?:{_WS}(?:{_DOT_PATTERN}){_WS}|\.)[a-z0-9_+\-]+){{0,3}}"
 _OBFUSCATED_EMAIL = re.compile(
-    rf"(?<![\w.])([a-z0-9][a-z0-9._+\-]*)\s*[\[\(\{{<]?\s*(?:{_AT_WORDS})\s*[\]\)\}}>]?\s*"
-    rf"([a-z0-9\-]+)\s*[\[\(\{{<]?\s*(?:{_DOT_WORDS}|\.)\s*[\]\)\}}>]?\s*({_TLDS})\b"
+    rf"(?<![\w.])({_LOCAL}){_WS}[\[\(\{{<]?{_WS}(?:{_AT_PATTERN}|@){_WS}[\]\)\}}>]?{_WS}"
+    rf"([a-z0-9\-]+){_WS}[\[\(\{{<]?{_WS}(?:{_DOT_PATTERN}|\.){_WS}[\]\)\}}>]?{_WS}({_TLDS})\b"
 )
-_SPACED_AT = re.compile(r"([a-z0-9._+\-]+)\s*[\[\(\{<]\s*@\s*[\]\)\}>]\s*|([a-z0-9._+\-]+) @ ")
-_NUMBER_WORD_RUN = re.compile(
-    r"(?<!\w)(?:(?:" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) +
-    r")[\s,.\-]*){5,}(?!\w)"
+_LOCAL_DOT = re.compile(rf"{_WS}(?:{_DOT_PATTERN}){_WS}")
+_AT_SPACED = re.compile(rf" (?:{_AT_PATTERN}) ")
+_AT_OTHER = re.compile(rf"[\[\(\{{<](?:{_AT_PATTERN}|@)[\]\)\}}>]|@|艾特|آت")
+_AT_OTHER_HINTS = ("@", "at)", "at]", "at}", "at>", "艾特", "آت", "et)", "et]")
+_AFTER_AT = re.compile(
+    rf"{_WS}[\]\)\}}>]?{_WS}[a-z0-9\-]+{_WS}[\[\(\{{<]?{_WS}(?:{_DOT_PATTERN}|\.){_WS}"
+    rf"[\]\)\}}>]?{_WS}(?:{_TLDS})\b"
 )
-_NUMBER_WORD = re.compile(r"\w+")
-_LEET_CANDIDATE = re.compile(r"[^\W\d_][0-9@$¥€!|+]+(?=[^\W\d_])")
-_HAS_LEET = re.compile(r"[^\W\d_][0-9@$¥€!|+]+[^\W\d_]")
+_SPACED_AT = re.compile(
+    r"([a-z0-9._+\-]+)\s*[\[\(\{<]\s*@\s*[\]\)\}>]\s*|([a-z0-9._+\-]+) @ (?=\w)"
+)
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+_NUMBER_GAP = re.compile(r"[\s,.\-/():]*")
+_CJK_DIGIT_RUN = re.compile(r"[零〇一幺二两三四五六七八九加][零〇一幺二两三四五六七八九\s]{6,}")
+_LEET_HINT = re.compile(r"[0-9@$¥€!|+]+(?=[^\W\d_])")
+_LEET_CANDIDATE = re.compile(r"(?<=[^\W\d_])[0-9@$¥€!|+]+(?=[^\W\d_])")
+_MIXED_HINT = re.compile(r"[a-z][^\W\d_a-z]|[^\W\d_a-z][a-z]")
+_MIXED_WORD = re.compile(r"[^\W\d_]+")
+_ASCII_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_DROP_CONTROL = {c: None for c in (*range(0, 9), *range(11, 32), 127)}
 
 
 class _Text:
-    """A string being rewritten, with the original index of each character."""
+    """A string being rewritten, with the original index of each character.
+
+    ``origins`` stays ``None`` while the text maps one to one onto the original.
+    """
 
     __slots__ = ("chars", "origins")
 
-    def __init__(self, chars: str, origins: list[int]) -> None:
+    def __init__(self, chars: str, origins: list[int] | None) -> None:
         self.chars = chars
         self.origins = origins
 
+    def offsets(self) -> list[int]:
+        if self.origins is None:
+            self.origins = list(range(len(self.chars)))
+        return self.origins
+
     def rewrite(self, pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str]) -> None:
-        if pattern.search(self.chars) is None:
+        self.rewrite_matches(list(pattern.finditer(self.chars)), replace)
+
+    def rewrite_matches(
+        self, matches: Sequence[re.Match[str]], replace: Callable[[re.Match[str]], str]
+    ) -> None:
+        edits = []
+        for match in matches:
+            replacement = replace(match)
+            if replacement != match.group(0):
+                edits.append((match.start(), match.end(), replacement))
+        self.apply(edits)
+
+    def apply(self, edits: Sequence[tuple[int, int, str]]) -> None:
+        """Replace non-overlapping ``(start, end, text)`` pieces, in order."""
+        if not edits:
             return
+        old = self.offsets()
         pieces: list[str] = []
         origins: list[int] = []
         cursor = 0
-        for match in pattern.finditer(self.chars):
-            start, end = match.span()
+        for start, end, replacement in edits:
+            if start < cursor:
+                continue
             pieces.append(self.chars[cursor:start])
-            origins.extend(self.origins[cursor:start])
-            replacement = replace(match)
-            if replacement == match.group(0):
-                origins.extend(self.origins[start:end])
-            else:
-                origins.extend(_spread(self.origins[start:end], len(replacement)))
+            origins.extend(old[cursor:start])
+            origins.extend(_spread(old[start:end], len(replacement)))
             pieces.append(replacement)
             cursor = end
         pieces.append(self.chars[cursor:])
-        origins.extend(self.origins[cursor:])
+        origins.extend(old[cursor:])
         self.chars = "".join(pieces)
         self.origins = origins
 
@@ -107,13 +179,18 @@ def _spread(origins: list[int], length: int) -> list[int]:
     """Map ``length`` new characters onto the original characters they replace."""
     if not origins:
         return [0] * length
-    if length <= len(origins):
-        return origins[:length] if length else []
+    if length <= 1:
+        return origins[:length]
+    if length <= len(origins):  # spread evenly, first to first and last to last
+        last = len(origins) - 1
+        return [origins[i * last // (length - 1)] for i in range(length)]
     return [origins[min(i * len(origins) // length, len(origins) - 1)] for i in range(length)]
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=16384)
 def _fold_char(char: str) -> str:
+    if char in _QUOTES:
+        return _QUOTES[char]
     folded = unicodedata.normalize("NFKC", char).casefold()
     out = []
     for piece in folded:
@@ -125,80 +202,211 @@ def _fold_char(char: str) -> str:
         if category == "Zs":
             out.append(" ")
             continue
+        if category == "Nd" and not piece.isascii():
+            out.append(str(unicodedata.digit(piece)))  # native digits: ٤ -> 4
+            continue
+        if piece in _UNDECOMPOSED_LATIN:
+            out.append(_UNDECOMPOSED_LATIN[piece])
+            continue
         if piece.isalpha() and not piece.isascii():
             decomposed = unicodedata.normalize("NFD", piece)
             if decomposed[0].isascii() and unicodedata.name(piece, "").startswith("LATIN"):
-                piece = decomposed[0]  # accents dropped on Latin letters only
-        out.append(piece)
+                out.append(decomposed[0])  # accents dropped on Latin letters only
+                continue
+        out.append(_QUOTES.get(piece, piece))
     return "".join(out)
 
 
 def _fold(text: str) -> _Text:
     if text.isascii():
         lowered = text.lower()
+        if lowered.isprintable() or len(lowered.translate(_DROP_CONTROL)) == len(lowered):
+            return _Text(lowered, None)
         keep = [i for i, c in enumerate(lowered) if c.isprintable() or c in "\n\t"]
-        if len(keep) == len(lowered):
-            return _Text(lowered, list(range(len(lowered))))
         return _Text("".join(lowered[i] for i in keep), keep)
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        table: dict[int, str] = {}
+        regular = True
+        for char in set(lowered):
+            if char.isascii():
+                continue
+            folded = _fold_char(char)
+            if len(folded) != 1:
+                regular = False
+                break
+            if folded != char:
+                table[ord(char)] = folded
+        if regular:
+            chars = lowered.translate(table) if table else lowered
+            if _ASCII_INVISIBLE.search(chars) is None:
+                return _Text(chars, None)
     pieces: list[str] = []
     origins: list[int] = []
     for index, char in enumerate(text):
-        folded = _fold_char(char)
+        folded = char.lower() if char.isascii() else _fold_char(char)
+        if char.isascii() and not (folded.isprintable() or folded in "\n\t"):
+            continue
         pieces.append(folded)
         origins.extend([index] * len(folded))
     return _Text("".join(pieces), origins)
 
 
-_MIXED_WORD = re.compile(r"[^\W\d_]+")
+def _fold_mixed_word(word: str) -> str:
+    if _UNAMBIGUOUS_CYRILLIC.search(word):  # a Cyrillic word with Latin look-alikes in it
+        return "".join(_LATIN_TO_CYRILLIC.get(c, c) for c in word)
+    if not any("a" <= c <= "z" for c in word) or not any(c in _CONFUSABLES for c in word):
+        return word
+    return "".join(_CONFUSABLES.get(c, c) for c in word)
 
 
 def _fold_confusables(text: _Text) -> None:
-    if text.chars.isascii():
+    if text.chars.isascii() or _MIXED_HINT.search(text.chars) is None:
         return
+    words = [m for m in _MIXED_WORD.finditer(text.chars) if _MIXED_HINT.search(m.group(0))]
+    text.rewrite_matches(words, lambda m: _fold_mixed_word(m.group(0)))
+
+
+_CLASS_TABLE = {
+    **{c: ord("a") for c in range(ord("a"), ord("z") + 1)},
+    **{ord(c): ord("0") for c in "0123456789@$!|+"},
+    **{ord(c): ord(" ") for c in " .-_*/,"},
+}
+for _code in range(128):
+    _CLASS_TABLE.setdefault(_code, ord("x"))
+
+
+def _classes(chars: str) -> str | None:
+    """ASCII text as letter ``a``, leet ``0``, separator `` `` and other ``x`` (else None)."""
+    if not chars.isascii():
+        return None
+    return " " + chars.translate(_CLASS_TABLE) + " "
+
+
+def _fold_leet(text: _Text, classes: str | None) -> None:
+    if classes is not None:
+        if "a0" not in classes:
+            return
+    elif _LEET_HINT.search(text.chars) is None:
+        return
+    chars = text.chars
 
     def fold(match: re.Match[str]) -> str:
-        word = match.group(0)
-        has_latin = any("a" <= c <= "z" for c in word)
-        has_confusable = any(c in _CONFUSABLES for c in word)
-        if not (has_latin and has_confusable):
-            return word
-        return "".join(_CONFUSABLES.get(c, c) for c in word)
-
-    text.rewrite(_MIXED_WORD, fold)
-
-
-def _fold_leet(text: _Text) -> None:
-    if _HAS_LEET.search(text.chars) is None:
-        return
-
-    def fold(match: re.Match[str]) -> str:
-        head, run = match.group(0)[0], match.group(0)[1:]
+        run = match.group(0)
+        if run.isdigit() and len(run) > 2:
+            return run  # a number glued to words (covid19s), not leetspeak
         if "@" in run:
-            rest = text.chars[match.end():].split(None, 1)
+            rest = chars[match.end() :].split(None, 1)
             if rest and "." in rest[0]:
-                return match.group(0)  # a real address, not w@tsapp
-        return head + "".join(_LEET.get(c, c) for c in run)
+                return run  # a real address, not w@tsapp
+        return "".join(_LEET.get(c, c) for c in run)
 
     text.rewrite(_LEET_CANDIDATE, fold)
 
 
-def _join_spaced(text: _Text) -> None:
+def _join_spaced(text: _Text, classes: str | None) -> None:
+    if classes is not None:
+        if not any(pattern in classes for pattern in _SPACED_CLASSES):
+            return
+    elif _SPACED_HINT.search(text.chars) is None:
+        return
     text.rewrite(_SPACED_OUT, lambda m: "".join(c for c in m.group(0) if c.isalpha()))
 
 
 def _rebuild_emails(text: _Text) -> None:
-    text.rewrite(_SPACED_AT, lambda m: (m.group(1) or m.group(2)) + "@")
-    text.rewrite(_OBFUSCATED_EMAIL, lambda m: f"{m.group(1)}@{m.group(2)}.{m.group(3)}")
+    chars = text.chars
+    if "@" in chars:
+        text.rewrite(_SPACED_AT, lambda m: (m.group(1) or m.group(2)) + "@")
+        chars = text.chars
+    windows: list[tuple[int, int]] = []
+    found = list(_AT_SPACED.finditer(chars))
+    if any(hint in chars for hint in _AT_OTHER_HINTS):
+        found += _AT_OTHER.finditer(chars)
+    for match in found:
+        start, end = match.span()
+        after = _AFTER_AT.match(chars, end - 1 if match.group(0)[-1] == " " else end)
+        if after is not None:
+            windows.append((max(0, start - 80), after.end()))
+    if not windows:
+        return
+    windows.sort()
+    matches: list[re.Match[str]] = []
+    for low, high in windows:
+        begin = max(low, matches[-1].end()) if matches else low
+        found_email = _OBFUSCATED_EMAIL.search(chars, begin, high)
+        if found_email is not None:
+            matches.append(found_email)
+
+    def address(match: re.Match[str]) -> str:
+        local = _LOCAL_DOT.sub(".", match.group(1))
+        return f"{local}@{match.group(2)}.{match.group(3)}"
+
+    text.rewrite_matches(matches, address)
 
 
 def _number_words(text: _Text) -> None:
-    def digits(match: re.Match[str]) -> str:
-        words = _NUMBER_WORD.findall(match.group(0))
-        return "".join(_NUMBER_WORDS.get(word, "") for word in words) + (
-            " " if match.group(0)[-1:].isspace() else ""
-        )
+    chars = text.chars
+    if not chars.isascii() and _CJK_DIGIT_RUN.search(chars) is not None:
+        text.rewrite(_CJK_DIGIT_RUN, _cjk_digits)
+        chars = text.chars
+    words = chars.replace(",", " ").replace(".", " ").replace("-", " ").split()
+    if sum(map(_NUMBER_WORDS.__contains__, words)) < 4:
+        return
+    edits: list[tuple[int, int, str]] = []
+    run: list[re.Match[str]] = []
+    for match in [*_WORD.finditer(chars), None]:
+        if match is not None:
+            word = match.group(0)
+            number = word in _NUMBER_WORDS or word.isdigit()
+            plus = word in _PLUS_WORDS and not run
+            gap_ok = not run or _NUMBER_GAP.fullmatch(chars, run[-1].end(), match.start())
+            if (number or plus) and gap_ok:
+                run.append(match)
+                continue
+        if run:
+            spelled = sum(1 for m in run if m.group(0) in _NUMBER_WORDS)
+            digits = _run_digits(run, chars)
+            if spelled >= 3 and len(digits.strip("+ ")) >= 5:
+                edits.append((run[0].start(), run[-1].end(), digits))
+        run = []
+        if match is not None:
+            word = match.group(0)
+            if word in _NUMBER_WORDS or word.isdigit() or word in _PLUS_WORDS:
+                run.append(match)
+    text.apply(edits)
 
-    text.rewrite(_NUMBER_WORD_RUN, digits)
+
+def _run_digits(run: Sequence[re.Match[str]], chars: str) -> str:
+    out: list[str] = []
+    repeat = 1
+    previous: re.Match[str] | None = None
+    for match in run:
+        word = match.group(0)
+        if previous is not None and out and out[-1] != "+":
+            gap = chars[previous.end() : match.start()]
+            if any(c in gap for c in ",.-/()"):
+                out.append(" ")
+        previous = match
+        if word in _PLUS_WORDS:
+            out.append("+")
+        elif word in _DOUBLES:
+            repeat = _DOUBLES[word]
+        elif word.isdigit():
+            out.append(word)
+            repeat = 1
+        else:
+            out.append(_NUMBER_WORDS[word] * repeat)
+            repeat = 1
+    return "".join(out)
+
+
+def _cjk_digits(match: re.Match[str]) -> str:
+    run = match.group(0)
+    digits = [_CJK_DIGITS[c] for c in run if c in _CJK_DIGITS]
+    if len(digits) < 7:
+        return run
+    prefix = "+" if run.startswith("加") else ""
+    return prefix + "".join(digits)
 
 
 def normalize(original: str) -> MessageText:
@@ -206,10 +414,15 @@ def normalize(original: str) -> MessageText:
     original = original[:MAX_CHARS]
     text = _fold(original)
     _fold_confusables(text)
-    _fold_leet(text)
-    _join_spaced(text)
+    classes = _classes(text.chars)
+    _fold_leet(text, classes)
+    if text.origins is not None and classes is not None:
+        classes = _classes(text.chars)
+    _join_spaced(text, classes)
     _rebuild_emails(text)
     _number_words(text)
+    if text.origins is None:
+        return MessageText(original, text.chars, range(len(original) + 1))
     return MessageText(original, text.chars, (*text.origins, len(original)))
 
 

@@ -34,8 +34,9 @@ def builtin_factories(lexicon: Lexicon) -> dict[str, Factory]:
 def discover(lexicon: Lexicon, entry_points: Any = None) -> dict[str, Factory]:
     """All detector factories by name, built-ins first."""
     factories = builtin_factories(lexicon)
-    found = entry_points if entry_points is not None else \
-        metadata.entry_points(group=ENTRY_POINT_GROUP)
+    found = (
+        entry_points if entry_points is not None else metadata.entry_points(group=ENTRY_POINT_GROUP)
+    )
     for entry in found:
         if entry.name in factories:
             raise RegistryError(
@@ -44,8 +45,9 @@ def discover(lexicon: Lexicon, entry_points: Any = None) -> dict[str, Factory]:
         try:
             factories[entry.name] = entry.load()
         except Exception as err:
-            raise RegistryError(f"detector {entry.name!r} ({entry.value}) failed to load: {err}") \
-                from err
+            raise RegistryError(
+                f"detector {entry.name!r} ({entry.value}) failed to load: {err}"
+            ) from err
     return factories
 
 

@@ -126,3 +126,38 @@ def test_bad_config_exits_78(tmp_path: Path) -> None:
     )
     assert done.returncode == 78
     assert done.stderr.count("\n") == 1 and "accounts[0]" in done.stderr
+
+
+def test_idle_drafts_within_seconds_without_polling(imap: PrivateDovecot, tmp_path: Path) -> None:
+    """With idle = true, new mail is drafted in about a second though the poll is 10 min away."""
+    config = write_config(tmp_path, imap.endpoint)
+    text = config.read_text().replace("poll_interval = 1", "poll_interval = 600\nidle = true")
+    config.write_text(text)
+    log = tmp_path / "daemon.log"
+    with log.open("w") as out:
+        daemon = subprocess.Popen(
+            [ONPLATFORM, "run", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+    try:
+        wait_until(lambda: any(e["event"] == "idle.started" for e in events(log)))
+        wait_until(lambda: any(e["event"] == "poll.finished" for e in events(log)))
+        latencies = []
+        for index in range(3):
+            started = time.monotonic()
+            imap.append(
+                "INBOX",
+                client_mail(8100 + index, "Idle Client", PAYMENT, f"<idle{index}@upwork.test>"),
+            )
+            wait_until(lambda n=index + 1: len(drafts(imap)) == n, timeout=10)
+            latencies.append(time.monotonic() - started)
+        print(f"IDLE append-to-draft latencies: {[round(x, 2) for x in latencies]} s")
+        assert max(latencies) < 5
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()

@@ -1,0 +1,485 @@
+"""Fast lexicon matching: tokenise once, look terms up by token, not by regex.
+
+Most lexicon terms are words or short phrases with a few alternatives
+(``send (you )?(the )?money``). Each such term is expanded, once, into the
+token sequences it stands for and stored in a trie keyed by token. A message
+is then split into tokens once, every token is looked up in a bounded cache
+(one dict lookup for a token seen before), and only tokens that start a term
+walk the trie. Terms that need a real regular expression (rare) are kept as
+regexes, checked only when a rule asks for their group, and only when a
+literal they require occurs in the text.
+
+Term syntax (over normalised text): words separated by spaces; ``(a|b)``
+alternatives, ``?`` after a character or a group, ``[xy]`` character choices,
+``\\d+`` for a number, ``\\$`` for a literal symbol, leading ``(?<!word )``
+to refuse a preceding word; ``word*`` is a word stem, ``*word`` a word ending,
+``*word*`` a word part. Anything else is a regular expression.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import compress
+from typing import NamedTuple
+
+import regex
+
+DIGITS = "\ue000"
+"""The key a token made only of digits carries (a term's ``\\d+``)."""
+
+_MAX_EXPANSIONS = 5000
+_CACHE_LIMIT = 200_000
+
+_CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = re.compile(f"[{_CJK_RANGES}]")
+_SYMBOLS = "$€£¥₹₽₺%"
+_PUNCT_CHARS = (
+    "!\"#&'()+,./:;<=>?@[\\]^`{|}~-_*"
+    "‘’‚‛“”„‟«»‹›–—―‐‑‒…·•¡¿،؛؟。、，！？：；（）【】《》「」『』〈〉"
+)
+_TEXT_TABLE: dict[int, str] = {ord(c): " " for c in _PUNCT_CHARS}
+"""One character for one: str.translate then takes its fast path on ASCII text."""
+_TERM_TABLE = {k: v for k, v in _TEXT_TABLE.items() if k != ord("*")}
+_TOKEN_AT = re.compile(
+    f"[{re.escape(_SYMBOLS)}]|[{_CJK_RANGES}]"
+    f"|[^\\s{re.escape(_PUNCT_CHARS + _SYMBOLS)}{_CJK_RANGES}]+"
+)
+
+
+def _space_cjk(text: str) -> str:
+    return _CJK.sub(r" \g<0> ", text)
+
+
+def _space_symbols(text: str) -> str:
+    """Currency and percent signs stand alone: "$100" is "$" and "100"."""
+    for symbol in _SYMBOLS:
+        if symbol in text:
+            text = text.replace(symbol, f" {symbol} ")
+    return text
+
+
+def tokenize(text: str) -> list[str]:
+    """Split normalised text into word tokens; symbols and CJK characters stand alone."""
+    if not text.isascii() and _CJK.search(text):
+        text = _space_cjk(text)
+    return _space_symbols(text.translate(_TEXT_TABLE)).split()
+
+
+def token_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Character spans of the tokens of ``text[start:end]``, as :func:`tokenize` finds them."""
+    return [m.span() for m in _TOKEN_AT.finditer(text, start, len(text) if end is None else end)]
+
+
+# --- term expansion -------------------------------------------------------------------------
+
+
+class _UnsupportedError(Exception):
+    """The term needs a real regular expression."""
+
+
+def _parse_alternatives(term: str, pos: int, closing: str | None) -> tuple[list[str], int]:
+    """Expand ``term`` from ``pos`` up to ``closing``; returns the strings and the end."""
+    branches: list[str] = []
+    current: list[str] = [""]
+    while pos < len(term):
+        char = term[pos]
+        if closing is not None and char == closing:
+            branches.extend(current)
+            return branches, pos + 1
+        if char == "|":
+            branches.extend(current)
+            current = [""]
+            pos += 1
+            continue
+        if char == "(":
+            if term.startswith("(?:", pos):
+                pos += 2
+            elif term.startswith("(?", pos):
+                raise _UnsupportedError
+            options, pos = _parse_alternatives(term, pos + 1, ")")
+        elif char == "[":
+            close = term.find("]", pos + 1)
+            body = term[pos + 1 : close] if close > 0 else ""
+            if not body or any(c in body for c in "^\\") or "-" in body.strip("-"):
+                raise _UnsupportedError
+            options, pos = list(dict.fromkeys(body)), close + 1
+        elif char == "\\":
+            if term.startswith("\\d+", pos):
+                options, pos = [f" {DIGITS} "], pos + 3
+            elif pos + 1 < len(term) and not term[pos + 1].isalnum():
+                options, pos = [term[pos + 1]], pos + 2
+            else:
+                raise _UnsupportedError
+        elif char in ".+{}^$)]":
+            raise _UnsupportedError
+        else:
+            options, pos = [char], pos + 1
+        if pos < len(term) and term[pos] == "?":
+            options = [*options, ""]
+            pos += 1
+        if pos < len(term) and term[pos] in "+{":
+            raise _UnsupportedError
+        current = [head + option for head in current for option in options]
+        if len(current) > _MAX_EXPANSIONS:
+            raise _UnsupportedError
+    if closing is not None:
+        raise _UnsupportedError
+    branches.extend(current)
+    return branches, pos
+
+
+_LOOKBEHIND = re.compile(r"\(\?<!([^()|\\?*+\[\]]+)\)")
+
+
+def expand_term(term: str) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """Token sequences a term stands for, and the token sequences it must not follow.
+
+    Raises ``ValueError`` when the term needs a regular expression.
+    """
+    body = term.strip()
+    refused: list[tuple[str, ...]] = []
+    while True:
+        found = _LOOKBEHIND.match(body)
+        if found is None:
+            break
+        refused.append(tuple(found.group(1).translate(_TERM_TABLE).split()))
+        body = body[found.end() :]
+    try:
+        strings, _ = _parse_alternatives(body, 0, None)
+    except _UnsupportedError as err:
+        raise ValueError(term) from err
+    sequences: list[tuple[str, ...]] = []
+    for string in strings:
+        spaced = _space_cjk(string) if not string.isascii() and _CJK.search(string) else string
+        tokens = tuple(_space_symbols(spaced.translate(_TERM_TABLE)).split())
+        if not tokens or any(t.strip("*") == "" or "*" in t.strip("*") for t in tokens):
+            if not tokens:
+                continue
+            raise ValueError(term)
+        sequences.append(tokens)
+    if not sequences:
+        raise ValueError(term)
+    return list(dict.fromkeys(sequences)), refused
+
+
+# --- the trie -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Node:
+    children: dict[str, _Node] = field(default_factory=dict)
+    groups: list[str] = field(default_factory=list)
+    """Groups whose term ends here with no condition on the preceding words."""
+    guarded: list[tuple[str, tuple[tuple[str, ...], ...]]] = field(default_factory=list)
+    """Groups whose term ends here unless one of the given token sequences precedes it."""
+
+
+@dataclass(frozen=True)
+class _TokenInfo:
+    keys: frozenset[str]
+    roots: tuple[_Node, ...]
+
+
+@dataclass(frozen=True)
+class RegexTerm:
+    group: str
+    pattern: regex.Pattern[str]
+    needles: tuple[str, ...]
+    """Literal words the term needs; the pattern runs only when one is present."""
+
+
+class Hit(NamedTuple):
+    """Where one group matched: token indexes (``end`` excluded) and the sentence."""
+
+    start: int
+    end: int
+    sentence: int
+
+
+_NEEDLE = re.compile(r"[^\W\d_]{3,}")
+
+
+def _needles(pattern: str) -> tuple[str, ...]:
+    """A literal word every match of a simple alternation-free pattern must contain."""
+    if "|" in pattern or "\\" in pattern:
+        return ()
+    words = [w for w in _NEEDLE.findall(re.sub(r"\(\?<?[!=][^)]*\)|\[[^\]]*\]|.\?", " ", pattern))]
+    return (max(words, key=len),) if words else ()
+
+
+class TermMatcher:
+    """Every group's terms compiled once; :meth:`scan` reads a text in one pass."""
+
+    def __init__(self, terms: Mapping[str, Sequence[str]]) -> None:
+        self.names: tuple[str, ...] = tuple(terms)
+        self.index = {name: i for i, name in enumerate(self.names)}
+        self._root: dict[str, _Node] = {}
+        self._exact: set[str] = set()
+        self._stems: dict[int, set[str]] = {}
+        self._endings: dict[int, set[str]] = {}
+        self._parts: list[str] = []
+        self.regexes: dict[str, list[RegexTerm]] = {}
+        for name, group_terms in terms.items():
+            for term in group_terms:
+                self._add(name, term)
+        self._stem_lengths = sorted(self._stems)
+        self._ending_lengths = sorted(self._endings)
+        self._cache = _InfoCache(self._info)
+        self._last: tuple[str, Scan] | None = None
+
+    def _add(self, group: str, term: str) -> None:
+        try:
+            sequences, refused = expand_term(term)
+        except ValueError:
+            self._add_regex(group, term)
+            return
+        for tokens in sequences:
+            node: _Node | None = None
+            for token in tokens:
+                self._register(token)
+                children = self._root if node is None else node.children
+                node = children.setdefault(token, _Node())
+            assert node is not None
+            if refused:
+                node.guarded.append((group, tuple(refused)))
+            elif group not in node.groups:
+                node.groups.append(group)
+
+    def _register(self, token: str) -> None:
+        if token == DIGITS:
+            return
+        if token.startswith("*") and token.endswith("*") and len(token) > 2:
+            if token[1:-1] not in self._parts:
+                self._parts.append(token[1:-1])
+        elif token.endswith("*"):
+            self._stems.setdefault(len(token) - 1, set()).add(token[:-1])
+        elif token.startswith("*"):
+            self._endings.setdefault(len(token) - 1, set()).add(token[1:])
+        else:
+            self._exact.add(token)
+
+    def _add_regex(self, group: str, term: str) -> None:
+        from onplatform.detectors.lexicon import compile_term  # the regex syntax lives there
+
+        source = compile_term(term)
+        pattern = regex.compile(source)  # errors reported by the lexicon loader
+        self.regexes.setdefault(group, []).append(RegexTerm(group, pattern, _needles(term)))
+
+    @property
+    def regex_terms(self) -> int:
+        return sum(len(v) for v in self.regexes.values())
+
+    def _info(self, token: str) -> _TokenInfo | None:
+        keys: set[str] = set()
+        if token in self._exact:
+            keys.add(token)
+        size = len(token)
+        for length in self._stem_lengths:
+            if length > size:
+                break
+            if token[:length] in self._stems[length]:
+                keys.add(token[:length] + "*")
+        for length in self._ending_lengths:
+            if length > size:
+                break
+            if token[-length:] in self._endings[length]:
+                keys.add("*" + token[-length:])
+        for part in self._parts:
+            if part in token:
+                keys.add(f"*{part}*")
+        if token.isdecimal():
+            keys.add(DIGITS)
+        if not keys:
+            return None
+        roots = tuple(self._root[k] for k in keys if k in self._root)
+        return _TokenInfo(frozenset(keys), roots)
+
+    def scan(self, text: str) -> Scan:
+        """All token-matched groups of ``text``; regex-only terms are read on demand."""
+        last = self._last
+        if last is not None and last[0] is text:
+            return last[1]
+        result = Scan(self, text)
+        self._last = (text, result)
+        return result
+
+    def infos(self, tokens: list[str]) -> list[_TokenInfo | None]:
+        cache = self._cache
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        return list(map(cache.__getitem__, tokens))
+
+
+class _InfoCache(dict[str, "_TokenInfo | None"]):
+    """Token -> what it matches; computed on first sight, then one dict lookup."""
+
+    def __init__(self, compute: Callable[[str], _TokenInfo | None]) -> None:
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, token: str) -> _TokenInfo | None:
+        info = self[token] = self.compute(token)
+        return info
+
+
+class Scan:
+    """The groups found in one text; ``get`` adds regex-only terms lazily.
+
+    Tokens are read once, with a marker token at each sentence end, so a
+    token's sentence is the number of markers before it.
+    """
+
+    def __init__(self, matcher: TermMatcher, text: str) -> None:
+        self.matcher = matcher
+        self.text = text
+        marked = _mark_sentences(text)
+        if not marked.isascii() and _CJK.search(marked):
+            marked = _space_cjk(marked)
+        tokens = _space_symbols(marked.translate(_TEXT_TABLE)).split()
+        self.tokens = tokens
+        marks: list[int] = []
+        if _MARK in marked:
+            at = -1
+            try:
+                while True:
+                    at = tokens.index(_MARK, at + 1)
+                    if not marks or marks[-1] != at - 1 or tokens[at - 1] != _MARK:
+                        marks.append(at)
+                    else:
+                        marks[-1] = at  # "\n\n" or ". \n" end one sentence, not two
+            except ValueError:
+                pass
+        self._marks = marks
+        self._spans: list[tuple[int, int]] | None = None
+        found: dict[str, list[Hit]] = {}
+        infos = matcher.infos(tokens)
+        count = len(tokens)
+        for i in compress(range(count), infos):
+            info = infos[i]
+            for root in info.roots:  # type: ignore[union-attr]
+                if root.groups or root.guarded:
+                    self._record(found, root, i, i + 1)
+                if not root.children or i + 1 >= count:
+                    continue
+                stack = [(root, i + 1)]
+                while stack:
+                    node, j = stack.pop()
+                    following = infos[j]
+                    if following is None:
+                        continue
+                    for key in following.keys:
+                        child = node.children.get(key)
+                        if child is None:
+                            continue
+                        if child.groups or child.guarded:
+                            self._record(found, child, i, j + 1)
+                        if child.children and j + 1 < count:
+                            stack.append((child, j + 1))
+        self._found = found
+        self._checked: set[str] = set()
+
+    def sentence(self, token: int) -> int:
+        """The sentence a token index lies in."""
+        return bisect.bisect_left(self._marks, token) if self._marks else 0
+
+    def _record(self, found: dict[str, list[Hit]], node: _Node, i: int, j: int) -> None:
+        sentence = self.sentence(i)
+        for name in node.groups:
+            found.setdefault(name, []).append(Hit(i, j, sentence))
+        for name, refused in node.guarded:
+            if any(tuple(self.tokens[max(0, i - len(r)) : i]) == r for r in refused):
+                continue
+            found.setdefault(name, []).append(Hit(i, j, sentence))
+
+    def get(self, name: str) -> list[Hit]:
+        """Hits of one group, in text order; empty when the group is unknown or absent."""
+        if name not in self._checked:
+            self._checked.add(name)
+            extra = self._regex_hits(name)
+            if extra:
+                merged = self._found.get(name, []) + extra
+                merged.sort(key=lambda h: (h.start, h.end))
+                self._found[name] = merged
+        return self._found.get(name, _EMPTY)
+
+    def has(self, name: str) -> bool:
+        return bool(self.get(name))
+
+    def _regex_hits(self, name: str) -> list[Hit]:
+        terms = self.matcher.regexes.get(name)
+        if not terms:
+            return []
+        hits: list[Hit] = []
+        for term in terms:
+            if term.needles and not any(n in self.text for n in term.needles):
+                continue
+            for match in term.pattern.finditer(self.text):
+                if match.end() > match.start():
+                    hits.append(self._hit_at(match.start(), match.end()))
+        return hits
+
+    def _token_spans(self) -> list[tuple[int, int]]:
+        """Character span of every token, markers included (as empty spans)."""
+        if self._spans is None:
+            text = self.text
+            words = [m.span() for m in _TOKEN_AT.finditer(text)]
+            spans: list[tuple[int, int]] = []
+            marks = iter(self._marks)
+            next_mark = next(marks, -1)
+            words_iter = iter(words)
+            for index in range(len(self.tokens)):
+                if index == next_mark:
+                    at = spans[-1][1] if spans else 0
+                    spans.append((at, at))
+                    next_mark = next(marks, -1)
+                else:
+                    spans.append(next(words_iter, (len(text), len(text))))
+            if len(words) != len(self.tokens) - len(self._marks):
+                spans = [(0, len(text))] * len(self.tokens)  # tokenisers disagree: quote all
+            self._spans = spans
+        return self._spans
+
+    def _hit_at(self, start: int, end: int) -> Hit:
+        spans = self._token_spans()
+        ends = [s[1] for s in spans]
+        first = min(bisect.bisect_left(ends, start + 1), max(0, len(spans) - 1))
+        last = max(first + 1, bisect.bisect_left([s[0] for s in spans], end))
+        return Hit(first, min(last, len(spans)), self.sentence(first))
+
+    def char_span(self, hit: Hit) -> tuple[int, int]:
+        """Where a hit lies in the normalised text."""
+        spans = self._token_spans()
+        if not spans:
+            return 0, 0
+        first = spans[min(hit.start, len(spans) - 1)]
+        last = spans[min(max(hit.end - 1, hit.start), len(spans) - 1)]
+        return first[0], max(first[0], last[1])
+
+    def groups(self, names: Iterable[str]) -> dict[str, list[Hit]]:
+        return {name: hits for name in names if (hits := self.get(name))}
+
+
+_EMPTY: list[Hit] = []
+_MARK = "\x07"
+"""Marks a sentence end among the tokens: ASCII (so translate stays fast) and never in
+normalised text, which has lost its control characters."""
+_SENTENCE_MARK = f" {_MARK} "
+_ENDERS = (". ", "! ", "? ", "; ", ".\t", "?\t", "!\t")
+_WIDE_ENDERS = ("。", "！", "？", "؟", "… ")
+
+
+def _mark_sentences(text: str) -> str:
+    """Put a marker token at each sentence end: ". ", "? ", a newline, "。"..."""
+    for ender in _ENDERS:
+        if ender in text:
+            text = text.replace(ender, _SENTENCE_MARK)
+    if "\n" in text:
+        text = text.replace("\n", _SENTENCE_MARK)
+    if not text.isascii():
+        for ender in _WIDE_ENDERS:
+            if ender in text:
+                text = text.replace(ender, _SENTENCE_MARK)
+    return text

@@ -1,0 +1,66 @@
+"""The normaliser undoes evasions and still quotes the client's own characters."""
+
+from __future__ import annotations
+
+import pytest
+
+from onplatform.detectors.normalize import normalize
+
+CASES = [
+    # (original, a piece of the normalised text, where that piece came from in the original)
+    ("Add me on Tele\u200bgram", "telegram", "Tele\u200bgram"),
+    ("pay me via рaypal", "paypal", "рaypal"),  # Cyrillic р
+    ("send me ur p a y p a l", "paypal", "p a y p a l"),
+    ("via P.a.y.o.n.e.e.r direct", "payoneer", "P.a.y.o.n.e.e.r"),
+    ("add me on wh@ts@pp", "whatsapp", "wh@ts@pp"),
+    ("pay me with p4yp4l", "paypal", "p4yp4l"),
+    ("write to john at example dot com", "john@example.com", "john at example dot com"),
+    ("laura punto gomez arroba example punto com", "laura.gomez@example.com", None),
+    ("邮箱：zhang点wei艾特example点com", "zhang.wei@example.com", None),
+    ("call nine one seven five five five one two three four", "9175551234", None),
+    ("мой номер: плюс один, пять пять пять, ноль один пять три", "+1 555 0153", None),
+    ("رقمي: +٤٤ ٧٧٠٠ ٩٠٠١٢٣", "+44 7700 900123", "+٤٤ ٧٧٠٠ ٩٠٠١٢٣"),
+    ("Grüße aus Köln, płacę przez", "grusse aus koln, placE".lower(), None),
+    ("оплaта", "оплата", "оплaта"),  # Latin a inside a Cyrillic word goes the other way
+]
+
+
+@pytest.mark.parametrize(("original", "wanted", "source"), CASES)
+def test_evasions_are_undone_and_mapped_back(
+    original: str, wanted: str, source: str | None
+) -> None:
+    """Each evasion reads plainly after normalising, and its evidence is the original text."""
+    text = normalize(original)
+    assert len(text.offsets) == len(text.normalized) + 1
+    start = text.normalized.find(wanted)
+    assert start >= 0, text.normalized
+    span = text.span(start, start + len(wanted))
+    if source is not None:
+        assert span.text == source
+    assert original[span.start : span.end] == span.text
+
+
+NEAR_MISSES = [
+    "Look at the site tomorrow, the com is down",  # "at" and "com" but no address
+    "The version is 3.5.1 and covid19 data",
+    "I have a b c options",  # three single letters, not a word spelled out
+    "one or two pages, maybe three",
+]
+
+
+@pytest.mark.parametrize("original", NEAR_MISSES)
+def test_ordinary_text_is_left_alone(original: str) -> None:
+    """Plain text only changes case."""
+    assert normalize(original).normalized == original.lower()
+
+
+def test_plain_text_keeps_offsets_without_a_list() -> None:
+    """Nothing moved: the offsets are a range, cheap to build."""
+    text = normalize("Hello there")
+    assert isinstance(text.offsets, range)
+    assert text.span(6, 11).text == "there"
+
+
+def test_long_input_is_cut() -> None:
+    """Work stays bounded on a huge message."""
+    assert len(normalize("a" * 50_000).normalized) == 20_000

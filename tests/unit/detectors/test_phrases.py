@@ -1,0 +1,71 @@
+"""Rules over lexicon groups: positives, negatives and near misses side by side."""
+
+from __future__ import annotations
+
+import pytest
+
+from onplatform.detectors.analyzer import Analyzer
+
+CASES = [
+    # (text, expected category or None, a code that must be among the findings or None)
+    ("I'd rather pay you directly than through Upwork.", "offplatform_payment", "payment.direct"),
+    (
+        "Let's skip Upwork, I pay you by bank transfer and we both save the fees.",
+        "offplatform_payment",
+        "payment.fee_avoidance",
+    ),
+    ("Add me on Telegram so we can talk there.", "contact_exchange", "contact.channel_request"),
+    ("My team is not on Upwork, so we continue elsewhere.", "contact_exchange", "contact.indirect"),
+    ("Please install AnyDesk so I can set up the project.", "scam", "scam.remote_access"),
+    ("We will mail you a check, deposit it and send back the rest.", "scam", "scam.cheque"),
+    ("The interview with our HR will be on Telegram.", "scam", "scam.chat_interview"),
+    # near misses: the same words about the work itself
+    ("We need a PayPal checkout integrated into our Shopify store.", None, None),
+    ("Build a Telegram bot that posts our orders to a channel.", None, None),
+    ("I will pay the milestone through Upwork on Friday.", None, None),
+    ("Thanks, the design looks great, see you tomorrow.", None, None),
+]
+
+
+@pytest.mark.parametrize(("text", "category", "code"), CASES)
+def test_rules(analyzer: Analyzer, text: str, category: str | None, code: str | None) -> None:
+    """A request is flagged in its category with its rule; talk about the work is not."""
+    result = analyzer.assess(text)
+    assert result.category == category, (result.codes, result.score)
+    if code is not None:
+        assert code in result.codes
+
+
+def test_evidence_is_quoted_from_the_original(analyzer: Analyzer) -> None:
+    """Evidence of an obfuscated word shows the client's own spelling."""
+    text = "ok so just send me ur p a y p a l and I'll pay the rest today"
+    result = analyzer.assess(text)
+    assert result.flagged
+    quoted = [span.text for f in result.findings for span in f.evidence]
+    assert "p a y p a l" in quoted
+    for finding in result.findings:
+        for span in finding.evidence:
+            assert text[span.start : span.end] == span.text
+
+
+def test_context_lowers_the_score_and_says_why(analyzer: Analyzer) -> None:
+    """A payment word inside a job about payments is marked down, with the reason recorded."""
+    result = analyzer.assess("Integrate PayPal payouts so our app can pay sellers.")
+    reasons = {a.reason for f in result.findings for a in f.adjustments}
+    assert not result.flagged
+    assert "context.job_topic" in reasons
+
+
+@pytest.mark.parametrize(
+    ("text", "hesitant", "insisting"),
+    [
+        ("Would it be possible to pay you outside Upwork?", True, False),
+        ("I told you twice: pay via PayPal or I find someone else.", False, True),
+        ("Send me your WhatsApp number.", False, False),
+    ],
+)
+def test_intent(analyzer: Analyzer, text: str, hesitant: bool, insisting: bool) -> None:
+    """A tentative question is hesitant, a repeated demand is insisting, never both."""
+    result = analyzer.assess(text)
+    assert result.flagged
+    assert (result.hesitant, result.insisting) == (hesitant, insisting)

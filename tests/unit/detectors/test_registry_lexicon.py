@@ -1,0 +1,96 @@
+"""Configuration errors: name clashes, unknown detectors, malformed lexicon files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from onplatform.detectors.lexicon import Lexicon, LexiconError, load_lexicon
+from onplatform.detectors.matcher import expand_term
+from onplatform.detectors.registry import RegistryError, build, discover
+
+
+class _EntryPoint:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.value = f"addon:{name}"
+
+    def load(self) -> Any:
+        return lambda options: None
+
+
+def test_a_name_clash_is_an_error(lexicon: Lexicon) -> None:
+    """An add-on may not replace a built-in detector."""
+    with pytest.raises(RegistryError, match=r"'phrases'.*clashes"):
+        discover(lexicon, entry_points=[_EntryPoint("phrases")])
+
+
+def test_an_unknown_detector_table_is_an_error(lexicon: Lexicon) -> None:
+    """A typo in the config names the table and the known detectors."""
+    with pytest.raises(RegistryError, match=r"detectors\.phrasse: unknown detector"):
+        build(discover(lexicon, entry_points=[]), {"phrasse": {}})
+
+
+def test_a_disabled_detector_is_left_out(lexicon: Lexicon) -> None:
+    detectors = build(discover(lexicon, entry_points=[]), {"contact_data": {"enabled": False}})
+    assert [d.name for d in detectors] == ["phrases"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            'language = "xx"\n[groups]\npay_verb = ["pay(("]\n',
+            r"extra\.toml: groups\.pay_verb\[0\]",
+        ),
+        ('language = "xx"\n[groups]\npay_verb = "pay"\n', r"extra\.toml: groups\.pay_verb"),
+        ('language = "xx"\ncolour = 1\n', r"extra\.toml: colour: unknown key"),
+        ("not toml [", r"extra\.toml: invalid TOML"),
+        ('[[rules]]\ncode = "x"\ncategory = "scam"\nany = ["nope"]\n', "unknown group 'nope'"),
+    ],
+)
+def test_lexicon_error_names_the_file_and_key(tmp_path: Path, content: str, message: str) -> None:
+    """A bad user lexicon fails at load with a one-line message naming file and key."""
+    path = tmp_path / "extra.toml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(LexiconError, match=message) as caught:
+        load_lexicon([path])
+    assert "\n" not in str(caught.value)
+
+
+def test_a_user_lexicon_adds_terms(tmp_path: Path) -> None:
+    """Terms from a user file are matched like the built-in ones."""
+    path = tmp_path / "extra.toml"
+    path.write_text('language = "xx"\n[groups]\nchat_channel = ["zorblat"]\n', encoding="utf-8")
+    scan = load_lexicon([path]).matcher.scan("add me on zorblat")
+    assert scan.has("chat_channel")
+
+
+@pytest.mark.parametrize(
+    ("term", "sequences"),
+    [
+        ("cash ?app", [("cashapp",), ("cash", "app")]),
+        ("gift cards?", [("gift", "cards"), ("gift", "card")]),
+        ("e-?mail", [("e", "mail"), ("email",)]),
+        (
+            "earn \\$?\\d+ a day",
+            [("earn", "$", "\ue000", "a", "day"), ("earn", "\ue000", "a", "day")],
+        ),
+        ("pay*", [("pay*",)]),
+        ("微信", [("微", "信")]),
+    ],
+)
+def test_terms_expand_to_token_sequences(term: str, sequences: list[tuple[str, ...]]) -> None:
+    """Plain terms become token sequences; nothing needs a regex."""
+    assert sorted(expand_term(term)[0]) == sorted(sequences)
+
+
+def test_lookbehind_becomes_a_refused_prefix() -> None:
+    assert expand_term("(?<!not )directly") == ([("directly",)], [("not",)])
+
+
+def test_a_real_regex_is_refused_by_the_expander() -> None:
+    with pytest.raises(ValueError):
+        expand_term("pay.+now")
