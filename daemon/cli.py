@@ -30,7 +30,10 @@ from onplatform.daemon.poller import AccountPoller
 from onplatform.daemon.scheduler import Daemon
 from onplatform.daemon.state import AccountReport, StateStore
 from onplatform.detectors.analyzer import Analyzer, Assessment
+from onplatform.detectors.evaluation import evaluate, format_report
 from onplatform.detectors.normalize import normalize
+
+LABELS = ("offplatform_payment", "contact_exchange", "scam", "benign")
 
 EX_OK, EX_FAILURE, EX_NOPERM, EX_TEMPFAIL = 0, 1, 77, 75
 
@@ -147,13 +150,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         names = list(dict.fromkeys([a.name for a in settings.accounts] + store.accounts()))
         for name in names:
-            print(format_report(store.report(name)))
+            print(format_status(store.report(name)))
     finally:
         store.close()
     return EX_OK
 
 
-def format_report(report: AccountReport) -> str:
+def format_status(report: AccountReport) -> str:
     def listing(counts: dict[str, int]) -> str:
         return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
 
@@ -316,6 +319,31 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    analyzer = _scan_analyzer(args)
+    records: list[dict[str, Any]] = []
+    path = Path(args.corpus)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        return _fail(f"{path}: {err.strerror or err}", EX_FAILURE)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as err:
+            return _fail(f"{path}:{number}: invalid JSON: {err}", EX_FAILURE)
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            return _fail(f"{path}:{number}: needs an object with a string `text`", EX_FAILURE)
+        if record.get("label") not in LABELS:
+            return _fail(f"{path}:{number}: label must be one of {', '.join(LABELS)}", EX_FAILURE)
+        records.append(record)
+    report = evaluate(analyzer, records)
+    print(format_report(report, max_misses=args.misses))
+    return EX_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onplatform", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -356,6 +384,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the normalised text, evidence and score adjustments",
     )
     scan.set_defaults(handler=cmd_scan)
+    evaluation = with_config(
+        "eval", "precision, recall and F1 of the detectors on a labelled JSONL corpus"
+    )
+    evaluation.add_argument("corpus", help="JSON lines with id, text, label, optional language")
+    evaluation.add_argument("--misses", type=int, default=50, help="how many misses to list")
+    evaluation.set_defaults(handler=cmd_eval)
     return parser
 
 

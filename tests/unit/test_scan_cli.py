@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +92,39 @@ def test_explain_shows_evidence_and_adjustments(flag: str) -> None:
     )
     assert "normalised: we need a paypal checkout integration api" in done.stdout
     assert "context.job_topic" in done.stdout
+
+
+def test_eval_prints_scores_and_names_bad_lines(tmp_path: Path) -> None:
+    """`onplatform eval` reports per-label scores; a bad line is named by file and line."""
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {
+                    "id": "p",
+                    "text": "Pay me via PayPal directly to skip the fees",
+                    "label": "offplatform_payment",
+                    "language": "en",
+                },
+                {
+                    "id": "b",
+                    "text": "The logo looks great, thanks!",
+                    "label": "benign",
+                    "language": "en",
+                },
+            ]
+        )
+        + "\n"
+    )
+    done = subprocess.run(
+        [ONPLATFORM, "eval", str(corpus)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"flagged \(all\)\s+2\s+1\.000\s+1\.000\s+1\.000\s+0\.000", done.stdout)
+    corpus.write_text('{"id": 1, "text": "x", "label": "spam"}\n')
+    done = subprocess.run(
+        [ONPLATFORM, "eval", str(corpus)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1
+    assert f"{corpus}:1: label must be one of" in done.stderr
