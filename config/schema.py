@@ -77,12 +77,19 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    listen: str | None = None
+    """host:port of the Prometheus endpoint; None keeps it off."""
+
+
+@dataclass(frozen=True)
 class Settings:
     accounts: tuple[AccountSettings, ...]
     state: StateSettings
     drafts: DraftSettings
     detectors: DetectorSettings
     logging: LoggingSettings
+    metrics: MetricsSettings = MetricsSettings()
     dry_run: bool = False
     source: Path | None = None
 
@@ -121,7 +128,7 @@ def parse_settings(
     source: Path | None = None,
 ) -> Settings:
     top = _Table(document, "")
-    top.allow({"accounts", "state", "drafts", "detectors", "logging", "dry_run"})
+    top.allow({"accounts", "state", "drafts", "detectors", "logging", "metrics", "dry_run"})
     accounts_raw = top.get("accounts", list)
     if not accounts_raw:
         raise ConfigError("accounts: at least one [[accounts]] table is required")
@@ -145,6 +152,7 @@ def parse_settings(
         drafts=_drafts(_Table(top.get("drafts", dict, {}), "drafts"), base_dir),
         detectors=_detectors(_Table(top.get("detectors", dict, {}), "detectors"), base_dir),
         logging=_logging(_Table(top.get("logging", dict, {}), "logging")),
+        metrics=_metrics(_Table(top.get("metrics", dict, {}), "metrics")),
         dry_run=top.get("dry_run", bool, False),
         source=source,
     )
@@ -364,3 +372,14 @@ def _logging(table: _Table) -> LoggingSettings:
     if log_format not in {"auto", "json", "console"}:
         raise ConfigError(f"{table.key_path('format')}: must be auto, json or console")
     return LoggingSettings(level=level, format=log_format)
+
+
+def _metrics(table: _Table) -> MetricsSettings:
+    table.allow({"listen"})
+    listen = table.get("listen", str, "")
+    if not listen:
+        return MetricsSettings()
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"metrics.listen: expected host:port, got {listen!r}")
+    return MetricsSettings(listen=listen)

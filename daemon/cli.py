@@ -24,6 +24,7 @@ from onplatform.daemon.errors import (
 )
 from onplatform.daemon.log import configure, get_logger
 from onplatform.daemon.mailbox import connect
+from onplatform.daemon.metrics import Metrics, MetricsServer
 from onplatform.daemon.notification import parse_notification
 from onplatform.daemon.pipeline import Verdict, build_analyzer, judge
 from onplatform.daemon.poller import AccountPoller
@@ -91,7 +92,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         fresh = first.pop() if first else load_config(_config_path(args.config))
         return _pollers(fresh, fresh.dry_run)
 
-    return Daemon(build, get_logger()).run()
+    metrics: Metrics | None = None
+    server: MetricsServer | None = None
+    if settings.metrics.listen:
+        metrics = Metrics()
+        try:
+            server = MetricsServer(metrics, settings.metrics.listen)
+        except OSError as err:
+            raise ConfigError(
+                f"metrics.listen: cannot listen on {settings.metrics.listen}: {err.strerror or err}"
+            ) from err
+        server.start()
+    try:
+        return Daemon(build, get_logger(), metrics=metrics).run()
+    finally:
+        if server is not None:
+            server.stop()
 
 
 def cmd_poll_once(args: argparse.Namespace) -> int:

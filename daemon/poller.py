@@ -49,6 +49,7 @@ class PollSummary:
     skipped: int = 0
     failed: int = 0
     duration_ms: int = 0
+    reconnects: int = 0
     by_category: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
@@ -98,6 +99,7 @@ class AccountPoller:
         self._last_error: str | None = None
         self._lock = threading.Lock()
         self._failures = 0
+        self._reconnects = 0
         self._retry_at = 0.0
         self.observers: list[PollObserver] = []
 
@@ -114,6 +116,7 @@ class AccountPoller:
                 dropped = True
         self._mailbox = self._connector(self.account, self._password())
         if dropped:
+            self._reconnects += 1
             self.log.info(events.MAILBOX_RECONNECTED, attempts=1)
         else:
             self.log.info(events.MAILBOX_CONNECTED, host=self.account.host)
@@ -214,7 +217,10 @@ class AccountPoller:
             self.log.exception(events.POLL_FAILED, error=error)
         else:
             if self._failures:
+                self._reconnects += 1
                 self.log.info(events.MAILBOX_RECONNECTED, attempts=self._failures)
+            if summary is not None:
+                summary.reconnects, self._reconnects = self._reconnects, 0
             self._failures = 0
             self._retry_at = 0.0
         for observer in self.observers:

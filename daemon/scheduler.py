@@ -20,6 +20,7 @@ from onplatform.daemon import log as events
 from onplatform.daemon.errors import OnplatformError
 from onplatform.daemon.idle import IdleWatcher
 from onplatform.daemon.log import Logger
+from onplatform.daemon.metrics import Metrics
 from onplatform.daemon.poller import AccountPoller, PollSummary
 from onplatform.daemon.systemd import Notifier
 
@@ -27,10 +28,17 @@ PollerFactory = Callable[[], Sequence[AccountPoller]]
 
 
 class Daemon:
-    def __init__(self, build: PollerFactory, log: Logger, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        build: PollerFactory,
+        log: Logger,
+        notifier: Notifier | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._build = build
         self.log = log
         self.notifier = notifier or Notifier()
+        self.metrics = metrics
         self.pollers: list[AccountPoller] = list(build())
         self._stopping = threading.Event()
         self._reload = threading.Event()
@@ -64,6 +72,8 @@ class Daemon:
         now = datetime.datetime.now(datetime.UTC)
         for poller in self.pollers:
             poller.observers.append(self._observe)
+            if self.metrics is not None:
+                poller.observers.append(self.metrics.observe)
             self._scheduler.add_job(
                 poller.poll_safely,
                 "interval",

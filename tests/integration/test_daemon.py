@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,12 @@ def notify(tmp_path: Path) -> Iterator[NotifySocket]:
     sock.sock.close()
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def events(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
 
@@ -69,7 +77,10 @@ def test_daemon_notifies_reloads_and_stops(
     imap: PrivateDovecot, tmp_path: Path, notify: NotifySocket
 ) -> None:
     """READY and WATCHDOG after real polls; a bad reload keeps the old config; SIGTERM exits 0."""
-    config = write_config(tmp_path, imap.endpoint)
+    port = free_port()
+    config = write_config(
+        tmp_path, imap.endpoint, extra=f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n'
+    )
     log = tmp_path / "daemon.log"
     with log.open("w") as out:
         daemon = subprocess.Popen(
@@ -98,6 +109,12 @@ def test_daemon_notifies_reloads_and_stops(
         wait_until(lambda: any(e["event"] == "config.reloaded" for e in events(log)))
         imap.append("INBOX", client_mail(8003, "Other Client", PAYMENT, "<d3@upwork.test>"))
         wait_until(lambda: len(drafts(imap)) == 3)
+
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+        text = metrics.decode()
+        assert 'onplatform_drafts_total{account="work"} 3' in text
+        assert 'onplatform_alerts_total{account="work",category="offplatform_payment"} 3' in text
+        assert re.search(r'onplatform_polls_total\{account="work",result="ok"\} \d+', text)
 
         started = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
