@@ -42,6 +42,7 @@ class AccountSettings:
     sender_search: str = "upwork"
     idle: bool = False
     idle_restart: float = 1500.0
+    backfill_days: int = 14
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,7 @@ _ACCOUNT_KEYS = {
     "sender_search",
     "idle",
     "idle_restart",
+    "backfill_days",
 }
 
 
@@ -327,6 +329,7 @@ def _account(table: _Table, base_dir: Path) -> AccountSettings:
         idle=table.get("idle", bool, False),
         # RFC 2177 servers may drop IDLE after 30 minutes; some cut it at 10.
         idle_restart=table.number("idle_restart", 1500.0, 30.0, 1740.0),
+        backfill_days=table.integer("backfill_days", 14, 0, 36_500),
     )
 
 

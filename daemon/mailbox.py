@@ -8,6 +8,7 @@ the one write is APPEND to the Drafts folder.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import re
 import ssl
 import time
@@ -128,6 +129,14 @@ class ImapMailbox:
         # "n:*" always matches the highest UID, even one below n (RFC 3501).
         return sorted(int(uid) for uid in found if int(uid) > last_uid)
 
+    def search_since(self, since: datetime.date, sender_hint: str) -> list[int]:
+        """UIDs of mail that arrived on or after ``since``, filtered on the sender."""
+        criteria: list[Any] = ["SINCE", since]
+        if sender_hint:
+            criteria += ["FROM", sender_hint]
+        with _translated(self._account, "SEARCH SINCE"):
+            return sorted(int(uid) for uid in self._client.search(criteria))
+
     def fetch_sizes(self, uids: Sequence[int]) -> dict[int, int]:
         if not uids:
             return {}
@@ -165,6 +174,25 @@ class ImapMailbox:
             response = self._client.append(drafts_folder, raw, flags=(b"\\Draft", b"\\Seen"))
         match = _APPENDUID.search(response if isinstance(response, bytes) else b"")
         return int(match.group(2)) if match else None
+
+    def append_drafts(self, drafts_folder: str, raws: Sequence[bytes]) -> list[int | None]:
+        """Store several drafts, in one MULTIAPPEND command where the server has it.
+
+        MULTIAPPEND (RFC 3502) is all or nothing, so a failure leaves no
+        partial batch behind. Returns the new UIDs when the server reports
+        them (UIDPLUS), else Nones.
+        """
+        if not raws:
+            return []
+        if len(raws) == 1 or "MULTIAPPEND" not in self.capabilities:
+            return [self.append_draft(drafts_folder, raw) for raw in raws]
+        flags = (b"\\Draft", b"\\Seen")
+        with _translated(self._account, f"MULTIAPPEND {drafts_folder}"):
+            response = self._client.multiappend(
+                drafts_folder, [{"msg": raw, "flags": flags} for raw in raws]
+            )
+        uids = _uid_set(response if isinstance(response, bytes) else b"")
+        return uids if len(uids) == len(raws) else [None] * len(raws)
 
     def idle_wait(self, timeout: float) -> bool:
         """IDLE on the selected folder for up to ``timeout`` s; True when mail arrived.
@@ -210,6 +238,19 @@ def _translated(account: AccountSettings, operation: str) -> Iterator[None]:
     except (IMAPClientError, OSError, EOFError) as error:
         detail = _as_text(error)[:200] or type(error).__name__
         raise MailboxError(f"{account.name}: {operation} failed: {detail}") from error
+
+
+def _uid_set(response: bytes) -> list[int | None]:
+    """The UIDs of an APPENDUID response code: "APPENDUID 7 3:5" or "APPENDUID 7 3,4,9"."""
+    match = re.search(rb"APPENDUID \d+ ([\d:,]+)", response)
+    if not match:
+        return []
+    uids: list[int | None] = []
+    for part in match.group(1).split(b","):
+        low, _, high = part.partition(b":")
+        start, stop = int(low), int(high or low)
+        uids.extend(range(min(start, stop), max(start, stop) + 1))
+    return uids
 
 
 def tls_context(account: AccountSettings) -> ssl.SSLContext:

@@ -8,12 +8,13 @@ safety tips and footer, and quoted history, wherever they stand.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import html
 import re
 from dataclasses import dataclass
 from email.message import Message
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any, Literal
 
@@ -47,6 +48,8 @@ class Notification:
     references: tuple[str, ...]
     client_words: str
     defects: tuple[str, ...] = ()
+    date: datetime.datetime | None = None
+    """When the client wrote, from the Date header (UTC), if it is readable."""
 
     @property
     def client_key(self) -> str:
@@ -118,6 +121,7 @@ def parse_notification(raw: bytes) -> Notification:
         references=references[-20:],
         client_words=words,
         defects=defects,
+        date=_date(message.get("Date")),
     )
 
 
@@ -141,6 +145,18 @@ def _decode_header(value: str) -> str:
         return str(make_header(decode_header(value)))
     except (ValueError, LookupError, UnicodeError):
         return value
+
+
+def _date(value: Any) -> datetime.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = parsedate_to_datetime(str(value))
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed.astimezone(datetime.UTC)
 
 
 def _message_id(value: Any) -> str | None:

@@ -1,14 +1,16 @@
 """One poll of one account: read new Upwork mail, assess it, draft replies.
 
 Guarantees: a folder is only ever selected read-only and bodies are fetched
-with BODY.PEEK[]; each message is committed to the state store in one
-transaction with its draft, so a crash between two steps never yields a
-second draft (a draft marked pending is looked up in Drafts by its marker
-header before any new APPEND).
+with BODY.PEEK[]. Messages are handled in fetch batches: the drafts of a
+batch are first recorded as pending, then appended in one MULTIAPPEND, then
+committed together with the messages and the folder's progress. A crash
+anywhere in between never yields a second draft: a pending draft is looked
+up in Drafts by its marker header before anything is appended again.
 """
 
 from __future__ import annotations
 
+import datetime
 import random
 import threading
 import time
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 
 from onplatform.config.schema import AccountSettings
 from onplatform.daemon import log as events
-from onplatform.daemon.drafts import SOURCE_HEADER, DraftRenderer
+from onplatform.daemon.drafts import SOURCE_HEADER, Draft, DraftRenderer
 from onplatform.daemon.errors import AuthenticationError, DraftError, MailboxError, MessageError
 from onplatform.daemon.language import detect_language
 from onplatform.daemon.log import Logger
@@ -233,52 +235,181 @@ class AccountPoller:
         if progress is not None and progress.uidvalidity != status.uidvalidity:
             # The server renumbered the folder: rescan it; source keys prevent duplicates.
             self.log.warning(
-                events.FOLDER_RESET, folder=folder, old=progress.uidvalidity, new=status.uidvalidity
+                events.FOLDER_RESET,
+                folder=folder,
+                old=progress.uidvalidity,
+                new=status.uidvalidity,
             )
             progress = None
         last_uid = progress.last_uid if progress else 0
-        if progress is None and not self.dry_run:
-            self.state.set_folder_progress(
-                self.account.name, folder, FolderProgress(status.uidvalidity, 0)
-            )
         new_uids = mailbox.search_after(last_uid, self.account.sender_search)
         retry = [
             uid
             for uid in self.state.retry_uids(self.account.name, folder, status.uidvalidity)
             if uid <= last_uid
         ]
-        for fetched in self._fetch(mailbox, sorted(set(new_uids) | set(retry))):
-            if self.stop.is_set():
-                return
-            summary.messages += 1
-            self._handle(mailbox, folder, status.uidvalidity, fetched, summary)
-            if fetched.uid > last_uid and not self.dry_run:
-                last_uid = fetched.uid
-                self.state.set_folder_progress(
-                    self.account.name, folder, FolderProgress(status.uidvalidity, last_uid)
-                )
+        cutoff = draft_cutoff(self.account.backfill_days)
+        self._handle_uids(
+            mailbox,
+            folder,
+            status.uidvalidity,
+            sorted(set(new_uids) | set(retry)),
+            summary,
+            cutoff,
+            advance=True,
+        )
 
-    def _fetch(self, mailbox: ImapMailbox, uids: Sequence[int]) -> Iterator[_Fetched]:
+    def backfill(self, since: datetime.date, progress: Callable[[int, int], None]) -> PollSummary:
+        """Sweep every watched folder from ``since``, drafting for that whole range."""
+        with self._lock:
+            started = time.monotonic()
+            summary = PollSummary(self.account.name)
+            mailbox = self._connected()
+            if self._drafts_folder is None:
+                self._drafts_folder = mailbox.find_drafts_folder(self.account.drafts_folder)
+            cutoff = datetime.datetime.combine(since, datetime.time(), datetime.UTC)
+            for folder in self.account.folders:
+                status = mailbox.select_readonly(folder)
+                uids = mailbox.search_since(since, self.account.sender_search)
+                self._handle_uids(
+                    mailbox,
+                    folder,
+                    status.uidvalidity,
+                    uids,
+                    summary,
+                    cutoff,
+                    advance=False,
+                    progress=progress,
+                )
+            summary.duration_ms = int((time.monotonic() - started) * 1000)
+            return summary
+
+    def _handle_uids(
+        self,
+        mailbox: ImapMailbox,
+        folder: str,
+        uidvalidity: int,
+        uids: Sequence[int],
+        summary: PollSummary,
+        cutoff: datetime.datetime | None,
+        *,
+        advance: bool,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        done = 0
+        for batch in self._fetch(mailbox, uids):
+            if self.stop.is_set():
+                return  # the batch in hand was finished; the rest waits for the next run
+            self._handle_batch(mailbox, folder, uidvalidity, batch, summary, cutoff, advance)
+            done += len(batch)
+            if progress is not None:
+                progress(done, len(uids))
+
+    def _fetch(self, mailbox: ImapMailbox, uids: Sequence[int]) -> Iterator[list[_Fetched]]:
         batch_size = self.account.fetch_batch
         for start in range(0, len(uids), batch_size):
             batch = list(uids[start : start + batch_size])
             sizes = mailbox.fetch_sizes(batch)
             wanted = [u for u in batch if 0 < sizes.get(u, 0) <= self.account.max_message_bytes]
             bodies = mailbox.fetch_raw(wanted)
-            for uid in batch:
-                if uid not in sizes:
-                    continue  # expunged meanwhile
-                yield _Fetched(uid, bodies.get(uid), sizes[uid])
+            # A UID missing from the sizes was expunged meanwhile.
+            yield [_Fetched(uid, bodies.get(uid), sizes[uid]) for uid in batch if uid in sizes]
 
-    # -- one message ----------------------------------------------------------
-    def _handle(
+    # -- one batch ------------------------------------------------------------
+    def _handle_batch(
         self,
         mailbox: ImapMailbox,
         folder: str,
         uidvalidity: int,
-        fetched: _Fetched,
+        batch: Sequence[_Fetched],
         summary: PollSummary,
+        cutoff: datetime.datetime | None,
+        advance: bool,
     ) -> None:
+        account = self.account.name
+        history: dict[str, list[str]] = {}
+        seen: set[str] = set()
+        outcomes = [
+            self._assess(fetched, folder, summary, cutoff, history, seen) for fetched in batch
+        ]
+        summary.messages += len(batch)
+        to_append = self._drafts_to_append([o for o in outcomes if o.draft is not None], mailbox)
+        if to_append and not self.dry_run:
+            assert self._drafts_folder is not None
+            with self.state.transaction():
+                for outcome in to_append:
+                    assert outcome.draft is not None and outcome.notification is not None
+                    self.state.mark_draft_pending(
+                        account,
+                        outcome.notification.source_key,
+                        outcome.notification.client_key,
+                        outcome.draft.action,
+                    )
+            uids = mailbox.append_drafts(
+                self._drafts_folder, [o.draft.raw for o in to_append if o.draft is not None]
+            )
+            for outcome, draft_uid in zip(to_append, uids, strict=True):
+                outcome.draft_uid = draft_uid
+                outcome.log.info(
+                    events.DRAFT_APPENDED,
+                    action=outcome.verdict.action if outcome.verdict else None,
+                    folder=self._drafts_folder,
+                    draft_uid=draft_uid,
+                    to=outcome.draft.to_address if outcome.draft else None,
+                    language=outcome.draft.language if outcome.draft else None,
+                )
+            summary.drafts += len(to_append)
+        elif to_append:
+            for outcome in to_append:
+                assert outcome.draft is not None
+                outcome.log.info(
+                    events.DRAFT_PLANNED,
+                    action=outcome.draft.action,
+                    to=outcome.draft.to_address,
+                    language=outcome.draft.language,
+                )
+        with self.state.transaction():
+            for outcome in outcomes:
+                self._commit(outcome, folder, uidvalidity)
+            if advance and batch:
+                progress = self.state.folder_progress(account, folder)
+                known = progress.last_uid if progress and progress.uidvalidity == uidvalidity else 0
+                last = max(known, *(f.uid for f in batch))
+                self.state.set_folder_progress(account, folder, FolderProgress(uidvalidity, last))
+
+    def _drafts_to_append(self, wanted: list[_Outcome], mailbox: ImapMailbox) -> list[_Outcome]:
+        """Drop drafts that already exist: recorded as done, or appended before a crash."""
+        account = self.account.name
+        result = []
+        for outcome in wanted:
+            assert outcome.notification is not None and self._drafts_folder is not None
+            key = outcome.notification.source_key
+            status = self.state.draft_status(account, key)
+            if status == "done":
+                outcome.draft = None
+                continue
+            if status == "pending" and mailbox.draft_exists(
+                self._drafts_folder, SOURCE_HEADER, key
+            ):
+                outcome.log.info(
+                    events.DRAFT_FOUND, action=outcome.draft.action if outcome.draft else None
+                )
+                outcome.draft = None
+                outcome.draft_found = True
+                continue
+            result.append(outcome)
+        return result
+
+    def _assess(
+        self,
+        fetched: _Fetched,
+        folder: str,
+        summary: PollSummary,
+        cutoff: datetime.datetime | None,
+        history: dict[str, list[str]],
+        seen: set[str],
+    ) -> _Outcome:
+        """Parse, classify, judge and render one message; no writes, no IMAP."""
         account = self.account.name
         log = self.log.bind(folder=folder, uid=fetched.uid)
         if fetched.raw is None:
@@ -289,77 +420,96 @@ class AccountPoller:
             )
             log.warning(events.MESSAGE_PARKED, reason=reason, size=fetched.size)
             summary.skipped += 1
-            if not self.dry_run:
-                self.state.record_message(
-                    account, folder, uidvalidity, fetched.uid, status="parked", reason=reason
-                )
-            return
+            return _Outcome(fetched.uid, log, status="parked", reason=reason)
         try:
             notification = parse_notification(fetched.raw)
         except MessageError as err:
             summary.failed += 1
-            if not self.dry_run:
-                attempts = self.state.record_failure(
-                    account, folder, uidvalidity, fetched.uid, str(err)
-                )
-                log.error(events.MESSAGE_FAILED, reason=str(err), attempts=attempts)
-            return
+            return _Outcome(fetched.uid, log, status="failed", reason=str(err))
         if notification.defects:
-            log.info("message.defects", defects=list(notification.defects[:5]))
+            log.info(events.MESSAGE_DEFECTS, defects=list(notification.defects[:5]))
+        outcome = _Outcome(fetched.uid, log, status="done", notification=notification)
         if notification.kind in {"platform", "other"}:
             log.debug(events.MESSAGE_SKIPPED, reason=f"{notification.kind}_mail")
             summary.skipped += 1
-            if not self.dry_run:
-                self.state.record_message(
-                    account,
-                    folder,
-                    uidvalidity,
-                    fetched.uid,
-                    status="done",
-                    source_key=notification.source_key,
-                    kind=notification.kind,
-                )
-            return
-        if self.state.source_handled(account, notification.source_key):
+            return outcome
+        key = notification.source_key
+        if key in seen or self.state.source_handled(account, key):
             log.info(events.MESSAGE_SKIPPED, reason="already_handled")
             summary.skipped += 1
-            return
+            outcome.duplicate = True
+            return outcome
+        seen.add(key)
         summary.client_messages += notification.kind == "client"
-        earlier = [e.action for e in self.state.client_history(account, notification.client_key)]
+        client = notification.client_key
+        earlier = [e.action for e in self.state.client_history(account, client)]
+        earlier += history.get(client, [])
         verdict = judge(self.analyzer, notification, earlier)
+        outcome.verdict = verdict
         self._report(log, notification, verdict, summary)
-        try:
-            draft_uid = self._draft(mailbox, notification, verdict, log, summary)
-        except DraftError as err:
-            summary.failed += 1
-            log.error(events.DRAFT_FAILED, reason=str(err))
-            if not self.dry_run:
-                self.state.record_failure(account, folder, uidvalidity, fetched.uid, str(err))
-            return
-        if self.dry_run:
-            return
-        with self.state.transaction():
-            if verdict.action != "none":
-                self.state.mark_draft_done(account, notification.source_key, draft_uid)
-            if verdict.assessment.flagged:
-                self.state.add_client_event(
-                    account,
-                    notification.client_key,
-                    notification.source_key,
-                    verdict.assessment.category,
-                    verdict.action,
-                )
-            self.state.record_message(
-                account,
-                folder,
-                uidvalidity,
-                fetched.uid,
-                status="done",
-                source_key=notification.source_key,
-                kind=notification.kind,
-                category=verdict.assessment.category,
-                action=verdict.action,
+        if verdict.action == "none":
+            outcome.recorded_action = "none"
+        elif cutoff is not None and notification.date is not None and notification.date < cutoff:
+            # Old mail still raises its alert, but a reply to it would be stale.
+            log.info(events.DRAFT_SKIPPED, reason="older_than_backfill_days", action=verdict.action)
+            outcome.recorded_action = "none"
+        else:
+            try:
+                outcome.draft = self._render(notification, verdict)
+            except DraftError as err:
+                summary.failed += 1
+                log.error(events.DRAFT_FAILED, reason=str(err))
+                return _Outcome(fetched.uid, log, status="failed", reason=str(err))
+            outcome.recorded_action = verdict.action
+        if verdict.assessment.flagged:
+            history.setdefault(client, []).append(outcome.recorded_action)
+        return outcome
+
+    def _render(self, notification: Notification, verdict: Verdict) -> Draft:
+        language = detect_language(
+            notification.client_words, self.renderer.settings.default_language
+        )
+        return self.renderer.build(notification, verdict.action, language, self.from_address)
+
+    def _commit(self, outcome: _Outcome, folder: str, uidvalidity: int) -> None:
+        account = self.account.name
+        if outcome.status == "failed":
+            attempts = self.state.record_failure(
+                account, folder, uidvalidity, outcome.uid, outcome.reason or "failed"
             )
+            outcome.log.error(events.MESSAGE_FAILED, reason=outcome.reason, attempts=attempts)
+            return
+        if outcome.status == "parked":
+            self.state.record_message(
+                account, folder, uidvalidity, outcome.uid, status="parked", reason=outcome.reason
+            )
+            return
+        notification = outcome.notification
+        assert notification is not None
+        if outcome.duplicate:
+            return
+        verdict = outcome.verdict
+        if outcome.draft is not None or outcome.draft_found:
+            self.state.mark_draft_done(account, notification.source_key, outcome.draft_uid)
+        if verdict is not None and verdict.assessment.flagged:
+            self.state.add_client_event(
+                account,
+                notification.client_key,
+                notification.source_key,
+                verdict.assessment.category,
+                outcome.recorded_action,
+            )
+        self.state.record_message(
+            account,
+            folder,
+            uidvalidity,
+            outcome.uid,
+            status="done",
+            source_key=notification.source_key,
+            kind=notification.kind,
+            category=verdict.assessment.category if verdict else None,
+            action=outcome.recorded_action if verdict else None,
+        )
 
     def _report(
         self, log: Logger, notification: Notification, verdict: Verdict, summary: PollSummary
@@ -391,51 +541,26 @@ class AccountPoller:
             insisting=assessment.insisting,
         )
 
-    def _draft(
-        self,
-        mailbox: ImapMailbox,
-        notification: Notification,
-        verdict: Verdict,
-        log: Logger,
-        summary: PollSummary,
-    ) -> int | None:
-        if verdict.action == "none":
-            return None
-        account = self.account.name
-        assert self._drafts_folder is not None
-        language = detect_language(
-            notification.client_words, self.renderer.settings.default_language
-        )
-        draft = self.renderer.build(notification, verdict.action, language, self.from_address)
-        if self.dry_run:
-            log.info(
-                events.DRAFT_PLANNED,
-                action=draft.action,
-                to=draft.to_address,
-                language=draft.language,
-            )
-            return None
-        status = self.state.draft_status(account, notification.source_key)
-        if status == "done":
-            return None
-        if status == "pending" and mailbox.draft_exists(
-            self._drafts_folder, SOURCE_HEADER, notification.source_key
-        ):
-            # The last run appended it but died before recording it.
-            log.info(events.DRAFT_FOUND, action=draft.action)
-            return None
-        with self.state.transaction():
-            self.state.mark_draft_pending(
-                account, notification.source_key, notification.client_key, draft.action
-            )
-        draft_uid = mailbox.append_draft(self._drafts_folder, draft.raw)
-        summary.drafts += 1
-        log.info(
-            events.DRAFT_APPENDED,
-            action=draft.action,
-            folder=self._drafts_folder,
-            draft_uid=draft_uid,
-            to=draft.to_address,
-            language=draft.language,
-        )
-        return draft_uid
+
+def draft_cutoff(backfill_days: int) -> datetime.datetime | None:
+    """Mail written before this gets no draft; None when backfill_days is 0 (no limit)."""
+    if backfill_days <= 0:
+        return None
+    return datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=backfill_days)
+
+
+@dataclass
+class _Outcome:
+    """What became of one fetched message, gathered before the batch's commit."""
+
+    uid: int
+    log: Logger
+    status: str
+    reason: str | None = None
+    notification: Notification | None = None
+    verdict: Verdict | None = None
+    draft: Draft | None = None
+    draft_uid: int | None = None
+    draft_found: bool = False
+    duplicate: bool = False
+    recorded_action: str = "none"
