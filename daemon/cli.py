@@ -36,7 +36,7 @@ from onplatform.detectors.normalize import normalize
 
 LABELS = ("offplatform_payment", "contact_exchange", "scam", "benign")
 
-EX_OK, EX_FAILURE, EX_NOPERM, EX_TEMPFAIL = 0, 1, 77, 75
+EX_OK, EX_FAILURE, EX_USAGE, EX_NOPERM, EX_TEMPFAIL = 0, 1, 64, 77, 75
 
 
 def _config_path(arg: str | None) -> Path:
@@ -117,6 +117,52 @@ def cmd_poll_once(args: argparse.Namespace) -> int:
     for poller in _pollers(settings, dry_run):
         try:
             poller.poll()
+        except AuthenticationError as err:
+            code = _fail(str(err), EX_NOPERM)
+        except MailboxError as err:
+            code = _fail(str(err), EX_TEMPFAIL)
+        finally:
+            poller.close()
+    return code
+
+
+class ProgressBar:
+    """A one-line bar on a terminal; silent when stderr is a file or the journal."""
+
+    def __init__(self, label: str, out: TextIO) -> None:
+        self.label = label
+        self.out = out
+        self.enabled = out.isatty()
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled or total <= 0:
+            return
+        width = 30
+        filled = int(width * done / total)
+        self.out.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        self.out.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.out.write("\n")
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    try:
+        since = datetime.date.fromisoformat(args.since)
+    except ValueError:
+        return _fail(f"--since: expected a date like 2026-01-31, got {args.since!r}", EX_USAGE)
+    settings = _settings(args)
+    code = EX_OK
+    for poller in _pollers(settings, args.dry_run or settings.dry_run):
+        bar = ProgressBar(poller.account.name, sys.stderr)
+        try:
+            summary = poller.backfill(since, bar.update)
+            bar.finish()
+            print(
+                f"{summary.line()} since {since.isoformat()} in {summary.duration_ms} ms",
+                file=sys.stderr,
+            )
         except AuthenticationError as err:
             code = _fail(str(err), EX_NOPERM)
         except MailboxError as err:
@@ -378,6 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="log what would be drafted, change nothing"
     )
     poll.set_defaults(handler=cmd_poll_once)
+    backfill = with_config("backfill", "sweep mail since a date, drafting for that whole range")
+    backfill.add_argument("--since", required=True, help="first day to sweep (YYYY-MM-DD)")
+    backfill.add_argument("--dry-run", action="store_true", help="change nothing")
+    backfill.set_defaults(handler=cmd_backfill)
     with_config("check-config", "validate the config and read the passwords").set_defaults(
         handler=cmd_check_config
     )

@@ -26,7 +26,7 @@ from onplatform.daemon.log import Logger
 from onplatform.daemon.mailbox import ImapMailbox
 from onplatform.daemon.notification import Notification, parse_notification
 from onplatform.daemon.pipeline import Verdict, judge
-from onplatform.daemon.state import FolderProgress, StateStore
+from onplatform.daemon.state import STALE_REASON, FolderProgress, StateStore
 from onplatform.detectors.analyzer import Analyzer
 
 Connector = Callable[[AccountSettings, str], ImapMailbox]
@@ -330,7 +330,8 @@ class AccountPoller:
         history: dict[str, list[str]] = {}
         seen: set[str] = set()
         outcomes = [
-            self._assess(fetched, folder, summary, cutoff, history, seen) for fetched in batch
+            self._assess(fetched, folder, summary, cutoff, history, seen, sweep=not advance)
+            for fetched in batch
         ]
         summary.messages += len(batch)
         to_append = self._drafts_to_append([o for o in outcomes if o.draft is not None], mailbox)
@@ -408,6 +409,7 @@ class AccountPoller:
         cutoff: datetime.datetime | None,
         history: dict[str, list[str]],
         seen: set[str],
+        sweep: bool,
     ) -> _Outcome:
         """Parse, classify, judge and render one message; no writes, no IMAP."""
         account = self.account.name
@@ -434,7 +436,10 @@ class AccountPoller:
             summary.skipped += 1
             return outcome
         key = notification.source_key
-        if key in seen or self.state.source_handled(account, key):
+        handled = self.state.source_handled(account, key)
+        if handled and sweep and self.state.skipped_as_stale(account, key):
+            handled = False  # an explicit backfill drafts what was once too old
+        if key in seen or handled:
             log.info(events.MESSAGE_SKIPPED, reason="already_handled")
             summary.skipped += 1
             outcome.duplicate = True
@@ -451,8 +456,9 @@ class AccountPoller:
             outcome.recorded_action = "none"
         elif cutoff is not None and notification.date is not None and notification.date < cutoff:
             # Old mail still raises its alert, but a reply to it would be stale.
-            log.info(events.DRAFT_SKIPPED, reason="older_than_backfill_days", action=verdict.action)
+            log.info(events.DRAFT_SKIPPED, reason=STALE_REASON, action=verdict.action)
             outcome.recorded_action = "none"
+            outcome.reason = STALE_REASON
         else:
             try:
                 outcome.draft = self._render(notification, verdict)
@@ -509,6 +515,7 @@ class AccountPoller:
             kind=notification.kind,
             category=verdict.assessment.category if verdict else None,
             action=outcome.recorded_action if verdict else None,
+            reason=outcome.reason,
         )
 
     def _report(

@@ -17,6 +17,7 @@ from pathlib import Path
 from onplatform.daemon.errors import OnplatformError
 
 SCHEMA_VERSION = 1
+STALE_REASON = "older_than_backfill_days"
 MAX_ATTEMPTS = 3
 """A message that fails this many times is parked instead of retried."""
 
@@ -147,6 +148,14 @@ class StateStore:
         ).fetchone()
         return row is not None
 
+    def skipped_as_stale(self, account: str, source_key: str) -> bool:
+        """Handled without a draft only because it was older than backfill_days."""
+        row = self._db.execute(
+            "SELECT 1 FROM messages WHERE account=? AND source_key=? AND reason=? LIMIT 1",
+            (account, source_key, STALE_REASON),
+        ).fetchone()
+        return row is not None
+
     def record_message(
         self,
         account: str,
@@ -246,8 +255,10 @@ class StateStore:
         self, account: str, client_key: str, source_key: str, category: str | None, action: str
     ) -> None:
         self._db.execute(
+            # A replay never counts twice; a reply drafted later (backfill) replaces "none".
             "INSERT INTO client_events VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (account, source_key) DO NOTHING",
+            "ON CONFLICT (account, source_key) DO UPDATE SET action=excluded.action "
+            "WHERE client_events.action = 'none'",
             (account, client_key, source_key, category, action, time.time()),
         )
 

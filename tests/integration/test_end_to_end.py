@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 import email
 import json
 import sqlite3
 import subprocess
 import sys
+import time
 from email.message import Message
 from email.policy import default
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -308,3 +311,36 @@ def test_status_reports_the_state_store(
     assert "alerts by category: contact_exchange 1, offplatform_payment 1, scam 2" in out
     assert "drafts by action:   decline 2, report 1" in out
     assert "clients by step:    decline 2, report 1" in out
+
+
+def test_old_mail_alerts_without_draft_until_backfill(
+    imap: PrivateDovecot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Mail older than backfill_days is alerted but not drafted; `backfill --since` drafts it."""
+    old_date = formatdate(time.time() - 60 * 86400)
+    imap.append(
+        "INBOX", client_mail(9501, "Old Client", PAYMENT, "<old@upwork.test>", date=old_date)
+    )
+    imap.append("INBOX", client_mail(9502, "New Client", PAYMENT, "<new@upwork.test>"))
+    config = write_config(tmp_path, imap.endpoint)
+    code, events, _ = poll_once(config, capsys)
+    assert code == 0
+    assert len([e for e in events if e["event"] == "alert.raised"]) == 2
+    skipped = [e for e in events if e["event"] == "draft.skipped"]
+    assert [e["reason"] for e in skipped] == ["older_than_backfill_days"]
+    assert [m["X-Onplatform-Source"] for m, _ in drafts(imap)] == ["<new@upwork.test>"]
+
+    since = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
+    assert main(["backfill", "--config", str(config), "--since", since]) == 0
+    capsys.readouterr()
+    assert len(drafts(imap)) == 1  # the old mail is older than --since too: still no draft
+    assert main(["backfill", "--config", str(config), "--since", "2020-01-01"]) == 0
+    out = capsys.readouterr()
+    assert "since 2020-01-01" in out.err
+    assert sorted(m["X-Onplatform-Source"] for m, _ in drafts(imap)) == [
+        "<new@upwork.test>",
+        "<old@upwork.test>",
+    ]
+    assert main(["backfill", "--config", str(config), "--since", "2020-01-01"]) == 0
+    assert len(drafts(imap)) == 2
+    assert main(["backfill", "--config", str(config), "--since", "last week"]) == 64

@@ -23,13 +23,14 @@ def client_mail(
     subject: str | None = None,
     *,
     html: bool = False,
+    date: str | None = None,
 ) -> bytes:
     """A client's message as Upwork would mail it, safety tips and footer included."""
     message = EmailMessage(policy=SMTP)
     message["From"] = f"{name} <room_{room}@upwork.com>"
     message["To"] = "freelancer@example.test"
     message["Subject"] = subject or f"New message from {name}"
-    message["Date"] = formatdate(localtime=False)
+    message["Date"] = date or formatdate(localtime=False)
     message["Message-ID"] = message_id
     plain = f"{name} sent you a message:\n\n{text}\n\nReply: https://www.upwork.com/ab/messages\n\n{FOOTER}\n"
     message.set_content(plain)
