@@ -344,3 +344,16 @@ def test_old_mail_alerts_without_draft_until_backfill(
     assert main(["backfill", "--config", str(config), "--since", "2020-01-01"]) == 0
     assert len(drafts(imap)) == 2
     assert main(["backfill", "--config", str(config), "--since", "last week"]) == 64
+
+
+def test_folders_lists_special_use_flags(
+    imap: PrivateDovecot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`onplatform folders` shows each folder with its SPECIAL-USE flag."""
+    config = write_config(tmp_path, imap.endpoint)
+    assert main(["folders", "--config", str(config)]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    by_name = {row[1]: row[2] for row in rows}
+    assert "\\Drafts" in by_name["Drafts"]
+    assert "\\Sent" in by_name["Sent"]
+    assert "INBOX" in by_name
