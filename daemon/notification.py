@@ -82,8 +82,14 @@ def classify_sender(from_address: str, from_name: str, reply_to: str) -> SenderK
     return "other"
 
 
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
 def parse_notification(raw: bytes) -> Notification:
     """Parse one mail; raises MessageError when it cannot be read at all."""
+    if raw.startswith(OLE_MAGIC):
+        # mail-parser would need an extra dependency for these; nothing on IMAP is one.
+        raise MessageError("an Outlook .msg file, not a MIME mail: save it as .eml")
     try:
         mail = mailparser.parse_from_bytes(raw)
         message: Message = mail.message

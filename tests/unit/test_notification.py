@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from onplatform.daemon.errors import MessageError
 from onplatform.daemon.notification import (
+    OLE_MAGIC,
     classify_sender,
     html_to_text,
     isolate_client_words,
@@ -144,3 +146,9 @@ def test_mail_parser_corpus_parses_without_exception(path: Path) -> None:
     """Every mail of mail-parser's own test corpus goes through without an exception."""
     notification = parse_notification(path.read_bytes())
     assert notification.source_key
+
+
+def test_outlook_msg_is_refused_clearly() -> None:
+    """An Outlook .msg file (OLE container) is refused with a message saying what to do."""
+    with pytest.raises(MessageError, match=r"Outlook \.msg"):
+        parse_notification(OLE_MAGIC + b"\x00" * 512)
