@@ -48,6 +48,11 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _mailbox_failure(err: MailboxError) -> int:
+    """One line on stderr; a refused login and an unreachable server exit differently."""
+    return _fail(str(err), EX_NOPERM if isinstance(err, AuthenticationError) else EX_TEMPFAIL)
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     settings = load_config(_config_path(args.config))
     configure(settings.logging.level, settings.logging.format)
@@ -117,10 +122,8 @@ def cmd_poll_once(args: argparse.Namespace) -> int:
     for poller in _pollers(settings, dry_run):
         try:
             poller.poll()
-        except AuthenticationError as err:
-            code = _fail(str(err), EX_NOPERM)
         except MailboxError as err:
-            code = _fail(str(err), EX_TEMPFAIL)
+            code = _mailbox_failure(err)
         finally:
             poller.close()
     return code
@@ -163,10 +166,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                 f"{summary.line()} since {since.isoformat()} in {summary.duration_ms} ms",
                 file=sys.stderr,
             )
-        except AuthenticationError as err:
-            code = _fail(str(err), EX_NOPERM)
         except MailboxError as err:
-            code = _fail(str(err), EX_TEMPFAIL)
+            code = _mailbox_failure(err)
         finally:
             poller.close()
     return code

@@ -522,14 +522,13 @@ class AccountPoller:
         self, log: Logger, notification: Notification, verdict: Verdict, summary: PollSummary
     ) -> None:
         assessment = verdict.assessment
-        log.info(
-            events.MESSAGE_ASSESSED,
+        log = log.bind(
             kind=notification.kind,
-            flagged=assessment.flagged,
             category=assessment.category,
             score=assessment.score,
             action=verdict.action,
         )
+        log.info(events.MESSAGE_ASSESSED, flagged=assessment.flagged)
         if not assessment.flagged:
             return
         summary.alerts += 1
@@ -538,10 +537,6 @@ class AccountPoller:
         log.warning(
             events.ALERT_RAISED,
             client=notification.client_key,
-            kind=notification.kind,
-            category=assessment.category,
-            score=assessment.score,
-            action=verdict.action,
             codes=list(assessment.codes),
             evidence=[f.excerpt(60) for f in assessment.findings[:4]],
             hesitant=assessment.hesitant,
