@@ -64,6 +64,10 @@ class _LazyPatterns(Mapping[str, "regex.Pattern[str]"]):
             self._compiled[name] = compile_group(name, [(t, name) for t in terms])
         return self._compiled[name]
 
+    def __contains__(self, name: object) -> bool:
+        # Mapping's default would compile the group just to answer membership.
+        return name in self._terms
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._terms)
 
