@@ -85,6 +85,21 @@ def classify_sender(from_address: str, from_name: str, reply_to: str) -> SenderK
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
+_DMARC_FAIL = re.compile(r"\bdmarc\s*=\s*fail\b[^;]*header\.from\s*=\s*([\w.-]+)", re.IGNORECASE)
+
+
+def spoofed_upwork(results: list[Any] | None) -> bool:
+    """Did the receiving server's DMARC check fail for an upwork.com From?
+
+    Only the topmost Authentication-Results header is read: the receiving
+    server adds it last, and any below it could have been written by the sender.
+    """
+    if not results:
+        return False
+    match = _DMARC_FAIL.search(_CONTROL.sub(" ", str(results[0])))
+    return bool(match) and is_upwork_domain("x@" + match.group(1))
+
+
 def parse_notification(raw: bytes) -> Notification:
     """Parse one mail; raises MessageError when it cannot be read at all."""
     if raw.startswith(OLE_MAGIC):
@@ -100,6 +115,8 @@ def parse_notification(raw: bytes) -> Notification:
     from_name, from_address = _first_address(message.get_all("From") or [])
     _, reply_to = _first_address(message.get_all("Reply-To") or [])
     kind = classify_sender(from_address, from_name, reply_to)
+    if kind in {"client", "platform"} and spoofed_upwork(message.get_all("Authentication-Results")):
+        kind = "phishing"  # an upwork.com sender that upwork.com's own DMARC disowns
     room_address = None
     if kind == "client":
         room_address = from_address if _ROOM_ADDRESS.match(from_address) else reply_to

@@ -157,3 +157,28 @@ def test_outlook_msg_is_refused_clearly() -> None:
     """An Outlook .msg file (OLE container) is refused with a message saying what to do."""
     with pytest.raises(MessageError, match=r"Outlook \.msg"):
         parse_notification(OLE_MAGIC + b"\x00" * 512)
+
+
+def test_upwork_sender_failing_dmarc_is_phishing() -> None:
+    """A room address whose DMARC check failed at the receiving server is not trusted."""
+    raw = (FIXTURES / "client_paypal_plain.eml").read_bytes()
+    assert parse_notification(raw).kind == "client"
+    spoofed = raw.replace(
+        b"dmarc=pass header.from=upwork.com", b"dmarc=fail header.from=upwork.com"
+    )
+    assert spoofed != raw
+    notification = parse_notification(spoofed)
+    assert notification.kind == "phishing"
+    assert notification.room_address is None
+
+
+def test_only_the_topmost_authentication_result_counts() -> None:
+    """A forged failing result below the receiver's own passing one changes nothing."""
+    raw = (FIXTURES / "client_paypal_plain.eml").read_bytes()
+    forged = raw.replace(
+        b"Authentication-Results: mx.example.net;",
+        b"Authentication-Results: mx.example.net;\r\n\tdmarc=pass header.from=upwork.com\r\n"
+        b"Authentication-Results: forged.example; dmarc=fail header.from=upwork.com;",
+        1,
+    )
+    assert parse_notification(forged).kind == "client"
