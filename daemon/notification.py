@@ -9,10 +9,12 @@ safety tips and footer, and quoted history, wherever they stand.
 from __future__ import annotations
 
 import datetime
+import email.errors
 import hashlib
 import html
 import re
 from dataclasses import dataclass
+from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
@@ -97,11 +99,20 @@ def spoofed_upwork(results: list[Any] | None) -> bool:
     if not results:
         return False
     match = _DMARC_FAIL.search(_CONTROL.sub(" ", str(results[0])))
-    return bool(match) and is_upwork_domain("x@" + match.group(1))
+    return match is not None and is_upwork_domain("x@" + match.group(1))
 
 
 def parse_notification(raw: bytes) -> Notification:
-    """Parse one mail; raises MessageError when it cannot be read at all."""
+    """Parse one mail; raises MessageError, and nothing else, when it cannot be read."""
+    try:
+        return _parse(raw)
+    except MessageError:
+        raise
+    except Exception as err:  # the boundary: no library error may stop a whole poll
+        raise MessageError(f"unreadable mail: {type(err).__name__}") from err
+
+
+def _parse(raw: bytes) -> Notification:
     if raw.startswith(OLE_MAGIC):
         # mail-parser would need an extra dependency for these; nothing on IMAP is one.
         raise MessageError("an Outlook .msg file, not a MIME mail: save it as .eml")
@@ -162,11 +173,10 @@ def _first_address(values: list[Any]) -> tuple[str, str]:
 
 
 def _decode_header(value: str) -> str:
-    from email.header import decode_header, make_header
-
     try:
         return str(make_header(decode_header(value)))
-    except (ValueError, LookupError, UnicodeError):
+    except (ValueError, LookupError, UnicodeError, email.errors.MessageError):
+        # A broken encoded word is shown as written rather than losing the mail.
         return value
 
 

@@ -18,6 +18,7 @@ _EMAIL = re.compile(
 )
 _PHONE = re.compile(r"[+(\d][\d\s().\-/_*~]{6,22}\d")
 _PHONE_HINT = re.compile(r"\d[\d\s().\-/_*~]{6}")
+_NOT_DIGITS = bytes(c for c in range(256) if not 48 <= c <= 57)
 _YEAR_RANGE = re.compile(r"^(?:19|20)\d\d\s*[-/–]\s*(?:19|20)\d\d$")
 _CURRENCY_BEFORE = "$€£¥₹₽₺"
 _THOUSANDS = re.compile(r"^\d{1,3}(?:[ .,]\d{3})+$")
@@ -82,6 +83,8 @@ class ContactDataDetector:
     @staticmethod
     def _phone(normalized: str) -> tuple[int, int] | None:
         """The first run of digits that reads as a phone number, if any."""
+        if normalized.isascii() and len(normalized.encode().translate(None, _NOT_DIGITS)) < 7:
+            return None  # a phone number has seven digits at least
         if _PHONE_HINT.search(normalized) is None:
             return None
         for match in _PHONE.finditer(normalized):

@@ -4,10 +4,14 @@ Most lexicon terms are words or short phrases with a few alternatives
 (``send (you )?(the )?money``). Each such term is expanded, once, into the
 token sequences it stands for and stored in a trie keyed by token. A message
 is then split into tokens once, every token is looked up in a bounded cache
-(one dict lookup for a token seen before), and only tokens that start a term
-walk the trie. Terms that need a real regular expression (rare) are kept as
-regexes, checked only when a rule asks for their group, and only when a
-literal they require occurs in the text.
+(one dict lookup for a token seen before), then every pair of neighbouring
+tokens (one more lookup: does a term end at the first or go on to the second?),
+and only the few tokens where something happens walk the trie; a walk that
+ends within three tokens is itself read from a cache keyed by those tokens. So
+the cost per message does not grow with the number of terms or languages.
+Terms that need a real regular expression (rare) are kept as regexes, checked
+only when a rule asks for their group, and only when a literal they require
+occurs in the text.
 
 Term syntax (over normalised text): words separated by spaces; ``(a|b)``
 alternatives, ``?`` after a character or a group, ``[xy]`` character choices,
@@ -22,7 +26,8 @@ import bisect
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, count, islice
+from operator import methodcaller
 from typing import NamedTuple
 
 import regex
@@ -42,6 +47,7 @@ _PUNCT_CHARS = (
 )
 _TEXT_TABLE: dict[int, str] = {ord(c): " " for c in _PUNCT_CHARS}
 """One character for one: str.translate then takes its fast path on ASCII text."""
+_SPAN = methodcaller("span")
 _TERM_TABLE = {k: v for k, v in _TEXT_TABLE.items() if k != ord("*")}
 _TOKEN_AT = re.compile(
     f"[{re.escape(_SYMBOLS)}]|[{_CJK_RANGES}]"
@@ -49,8 +55,44 @@ _TOKEN_AT = re.compile(
 )
 
 
+_WHITE_SPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+"""Every character ``str.isspace`` (and so ``str.split`` and ``\\s``) counts as white space."""
+_SPACE_TABLE = {
+    **_TEXT_TABLE,
+    **{ord(c): " " for c in _WHITE_SPACE},
+}
+"""Punctuation and every kind of white space to a plain space, one character for one."""
+
+
 def _space_cjk(text: str) -> str:
     return _CJK.sub(r" \g<0> ", text)
+
+
+_PUNCT = re.compile(f"[{re.escape(_PUNCT_CHARS)}]")
+_WHITE = re.compile(f"[{_WHITE_SPACE}{re.escape(_PUNCT_CHARS)}]")
+_CJK_TOKEN = re.compile(f"[{_CJK_RANGES}]|[^\\s{_CJK_RANGES}]+")
+
+
+def _split(text: str) -> list[str]:
+    """The tokens of ``text`` (sentence markers included): :func:`tokenize`, faster.
+
+    ``str.translate`` is quick on ASCII text only; elsewhere one regex pass blanks
+    the punctuation, and CJK characters are read one by one by a regex.
+    """
+    if text.isascii():
+        return _space_symbols(text.translate(_TEXT_TABLE)).split()
+    blanked = _space_symbols(_PUNCT.sub(" ", text))
+    if _CJK.search(blanked) is None:
+        return blanked.split()
+    return _CJK_TOKEN.findall(blanked)
+
+
+def _blank(text: str) -> str:
+    """Punctuation and every white space to a plain space, one character for one."""
+    return text.translate(_SPACE_TABLE) if text.isascii() else _WHITE.sub(" ", text)
 
 
 def _space_symbols(text: str) -> str:
@@ -177,10 +219,29 @@ class _Node:
     """Groups whose term ends here unless one of the given token sequences precedes it."""
 
 
-@dataclass(frozen=True)
 class _TokenInfo:
-    keys: frozenset[str]
-    roots: tuple[_Node, ...]
+    """What one token matches: its trie keys (in a fixed order) and the terms it starts.
+
+    One object per distinct key set, compared by identity: a pair of them is a cheap
+    dict key.
+    """
+
+    __slots__ = ("ends", "keys", "roots", "starts")
+
+    def __init__(self, keys: tuple[str, ...], roots: tuple[_Node, ...]) -> None:
+        self.keys = keys
+        self.roots = roots
+        self.ends = any(root.groups or root.guarded for root in roots)
+        """A one-token term ends at this token."""
+        self.starts = any(root.children for root in roots)
+        """A longer term may start at this token."""
+
+    def leads_to(self, following: _TokenInfo) -> bool:
+        """Whether a term goes on from this token to the following one."""
+        return any(key in root.children for root in self.roots for key in following.keys)
+
+
+_NO_INFO = _TokenInfo((), ())
 
 
 @dataclass(frozen=True)
@@ -227,7 +288,10 @@ class TermMatcher:
                 self._add(name, term)
         self._stem_lengths = sorted(self._stems)
         self._ending_lengths = sorted(self._endings)
+        self._infos: dict[tuple[str, ...], _TokenInfo] = {}
         self._cache = _InfoCache(self._info)
+        self._pairs = _PairCache()
+        self._walks = _WalkCache()
         self._last: tuple[str, Scan] | None = None
 
     def _add(self, group: str, term: str) -> None:
@@ -272,30 +336,34 @@ class TermMatcher:
     def regex_terms(self) -> int:
         return sum(len(v) for v in self.regexes.values())
 
-    def _info(self, token: str) -> _TokenInfo | None:
-        keys: set[str] = set()
+    def _info(self, token: str) -> _TokenInfo:
+        keys: list[str] = []
         if token in self._exact:
-            keys.add(token)
+            keys.append(token)
         size = len(token)
         for length in self._stem_lengths:
             if length > size:
                 break
             if token[:length] in self._stems[length]:
-                keys.add(token[:length] + "*")
+                keys.append(token[:length] + "*")
         for length in self._ending_lengths:
             if length > size:
                 break
             if token[-length:] in self._endings[length]:
-                keys.add("*" + token[-length:])
+                keys.append("*" + token[-length:])
         for part in self._parts:
             if part in token:
-                keys.add(f"*{part}*")
+                keys.append(f"*{part}*")
         if token.isdecimal():
-            keys.add(DIGITS)
+            keys.append(DIGITS)
         if not keys:
-            return None
-        roots = tuple(self._root[k] for k in keys if k in self._root)
-        return _TokenInfo(frozenset(keys), roots)
+            return _NO_INFO
+        key = tuple(keys)
+        info = self._infos.get(key)
+        if info is None:
+            roots = tuple(self._root[k] for k in key if k in self._root)
+            info = self._infos[key] = _TokenInfo(key, roots)
+        return info
 
     def scan(self, text: str) -> Scan:
         """All token-matched groups of ``text``; regex-only terms are read on demand."""
@@ -306,23 +374,81 @@ class TermMatcher:
         self._last = (text, result)
         return result
 
-    def infos(self, tokens: list[str]) -> list[_TokenInfo | None]:
+    def infos(self, tokens: list[str]) -> list[_TokenInfo]:
         cache = self._cache
         if len(cache) > _CACHE_LIMIT:
             cache.clear()
         return list(map(cache.__getitem__, tokens))
 
+    def links(self, infos: list[_TokenInfo]) -> list[bool]:
+        """For each token but the last, whether a term ends at it or goes on to the next."""
+        pairs = self._pairs
+        if len(pairs) > _CACHE_LIMIT:
+            pairs.clear()
+        if len(self._walks) > _CACHE_LIMIT:
+            self._walks.clear()
+        return list(map(pairs.__getitem__, zip(infos, islice(infos, 1, None), strict=False)))
 
-class _InfoCache(dict[str, "_TokenInfo | None"]):
+
+def _walk(infos: Sequence[_TokenInfo], i: int, limit: int) -> list[tuple[_Node, int]] | None:
+    """The nodes of the terms that start at ``infos[i]``, with their length in tokens.
+
+    Read no further than ``infos[limit - 1]``; ``None`` when a term may go on past it.
+    """
+    ends: list[tuple[_Node, int]] = []
+    for root in infos[i].roots:
+        if root.groups or root.guarded:
+            ends.append((root, 1))
+        if not root.children:
+            continue
+        stack = [(root, i + 1)]
+        while stack:
+            node, j = stack.pop()
+            if j >= limit:
+                return None
+            for key in infos[j].keys:
+                child = node.children.get(key)
+                if child is None:
+                    continue
+                if child.groups or child.guarded:
+                    ends.append((child, j + 1 - i))
+                if child.children:
+                    stack.append((child, j + 1))
+    return ends
+
+
+_Triple = tuple[_TokenInfo, _TokenInfo, _TokenInfo]
+_Ends = tuple[tuple[_Node, int], ...]
+
+
+class _WalkCache(dict[_Triple, "_Ends | None"]):
+    """Three neighbouring tokens -> the terms starting at the first, when none is longer."""
+
+    def __missing__(self, triple: _Triple) -> _Ends | None:
+        ends = _walk(triple, 0, 3)
+        walk = self[triple] = None if ends is None else tuple(ends)
+        return walk
+
+
+class _InfoCache(dict[str, _TokenInfo]):
     """Token -> what it matches; computed on first sight, then one dict lookup."""
 
-    def __init__(self, compute: Callable[[str], _TokenInfo | None]) -> None:
+    def __init__(self, compute: Callable[[str], _TokenInfo]) -> None:
         super().__init__()
         self.compute = compute
 
-    def __missing__(self, token: str) -> _TokenInfo | None:
+    def __missing__(self, token: str) -> _TokenInfo:
         info = self[token] = self.compute(token)
         return info
+
+
+class _PairCache(dict[tuple[_TokenInfo, _TokenInfo], bool]):
+    """Two neighbouring tokens -> whether a term ends at the first or goes on to the second."""
+
+    def __missing__(self, pair: tuple[_TokenInfo, _TokenInfo]) -> bool:
+        first, following = pair
+        linked = self[pair] = first.ends or (first.starts and first.leads_to(following))
+        return linked
 
 
 class Scan:
@@ -336,11 +462,10 @@ class Scan:
         self.matcher = matcher
         self.text = text
         marked = _mark_sentences(text)
-        if not marked.isascii() and _CJK.search(marked):
-            marked = _space_cjk(marked)
-        tokens = _space_symbols(marked.translate(_TEXT_TABLE)).split()
+        tokens = _split(marked)
         self.tokens = tokens
         marks: list[int] = []
+        self._merged = False
         if _MARK in marked:
             at = -1
             try:
@@ -350,36 +475,40 @@ class Scan:
                         marks.append(at)
                     else:
                         marks[-1] = at  # "\n\n" or ". \n" end one sentence, not two
+                        self._merged = True
             except ValueError:
                 pass
         self._marks = marks
         self._spans: list[tuple[int, int]] | None = None
+        self._agreed: bool | None = None
+        self._words: list[tuple[int, int]] | None = None
+        self._spaced: str | None = None
+        self._spaced_done = False
+        self._symbols: tuple[str, ...] = ()
+        self._found_spans: dict[int, tuple[int, int]] = {}
         found: dict[str, list[Hit]] = {}
         infos = matcher.infos(tokens)
-        count = len(tokens)
-        for i in compress(range(count), infos):
-            info = infos[i]
-            for root in info.roots:  # type: ignore[union-attr]
-                if root.groups or root.guarded:
-                    self._record(found, root, i, i + 1)
-                if not root.children or i + 1 >= count:
+        infos.append(_NO_INFO)  # past the end: nothing; the walks may look two tokens on
+        candidates = list(compress(count(), matcher.links(infos)))
+        if candidates:
+            infos.append(_NO_INFO)
+            walks = matcher._walks
+            for i in candidates:
+                walk = walks[infos[i], infos[i + 1], infos[i + 2]]
+                if walk is None:
+                    self._walk(found, infos, i)
                     continue
-                stack = [(root, i + 1)]
-                while stack:
-                    node, j = stack.pop()
-                    following = infos[j]
-                    if following is None:
-                        continue
-                    for key in following.keys:
-                        child = node.children.get(key)
-                        if child is None:
-                            continue
-                        if child.groups or child.guarded:
-                            self._record(found, child, i, j + 1)
-                        if child.children and j + 1 < count:
-                            stack.append((child, j + 1))
+                for node, length in walk:
+                    self._record(found, node, i, i + length)
         self._found = found
         self._checked: set[str] = set()
+
+    def _walk(self, found: dict[str, list[Hit]], infos: list[_TokenInfo], i: int) -> None:
+        """Every term starting at token ``i``, in trie order (``infos`` ends in padding)."""
+        ends = _walk(infos, i, len(infos))
+        assert ends is not None  # the padding stops every term before the limit
+        for node, length in ends:
+            self._record(found, node, i, i + length)
 
     def sentence(self, token: int) -> int:
         """The sentence a token index lies in."""
@@ -396,7 +525,7 @@ class Scan:
 
     def get(self, name: str) -> list[Hit]:
         """Hits of one group, in text order; empty when the group is unknown or absent."""
-        if name not in self._checked:
+        if name in self.matcher.regexes and name not in self._checked:
             self._checked.add(name)
             extra = self._regex_hits(name)
             if extra:
@@ -405,8 +534,15 @@ class Scan:
                 self._found[name] = merged
         return self._found.get(name, _EMPTY)
 
+    @property
+    def found(self) -> dict[str, list[Hit]]:
+        """The groups found so far (regex-only terms are added as groups are asked for)."""
+        return self._found
+
     def has(self, name: str) -> bool:
-        return bool(self.get(name))
+        if name in self._found:
+            return True  # a group is only recorded with a hit
+        return name in self.matcher.regexes and bool(self.get(name))
 
     def _regex_hits(self, name: str) -> list[Hit]:
         terms = self.matcher.regexes.get(name)
@@ -449,13 +585,104 @@ class Scan:
         last = max(first + 1, bisect.bisect_left([s[0] for s in spans], end))
         return Hit(first, min(last, len(spans)), self.sentence(first))
 
+    def _agree(self) -> bool:
+        """Whether the words of the text line up with the tokens that are not markers.
+
+        They do not when two markers were merged into one sentence end ("\\n\\n"): then
+        evidence quotes the whole text, as it always has.
+        """
+        if self._agreed is None:
+            tokens = self.tokens
+            if self._plain_words() is None:
+                words = self._all_words()
+                self._agreed = len(words) == len(tokens) - len(self._marks)
+            else:  # then the words are exactly the tokens that are not markers
+                self._agreed = not self._merged
+        return self._agreed
+
+    def _plain_words(self) -> str | None:
+        """The text with every character that is no part of a word made a space.
+
+        ``None`` when CJK characters (one token each) or a marker character are in
+        the text: then words are read with :data:`_TOKEN_AT`.
+        """
+        if not self._spaced_done:
+            self._spaced_done = True
+            text = self.text
+            if _MARK in text:
+                return None
+            if text.isascii():
+                symbols = tuple(s for s in "$%" if s in text)
+            elif _CJK.search(text) is not None:
+                return None
+            else:
+                symbols = tuple(s for s in _SYMBOLS if s in text)
+            spaced = _blank(text)
+            for symbol in symbols:
+                spaced = spaced.replace(symbol, " ")
+            self._symbols = symbols
+            self._spaced = spaced
+        return self._spaced
+
+    def _all_words(self) -> list[tuple[int, int]]:
+        if self._words is None:
+            self._words = list(map(_SPAN, _TOKEN_AT.finditer(self.text)))
+        return self._words
+
+    def _word_span(self, word: int, token: int) -> tuple[int, int]:
+        """The span of one word (``token`` is its index among the tokens).
+
+        Counted from the nearer end of the text with ``str.split``, so evidence at
+        either end of a long message is found without reading all of it. A symbol
+        ("$", "%") is a token of its own: found by its count, and not counted as a word.
+        """
+        text = self.text
+        spaced = self._plain_words()
+        tokens = self.tokens
+        if spaced is None or self._words is not None:
+            words = self._all_words()
+            return words[word] if word < len(words) else (len(text), len(text))
+        length = len(tokens[token])
+        plain = len(tokens) - len(self._marks)  # words, symbols included
+        if self._symbols:
+            symbol = tokens[token]
+            if symbol in self._symbols:
+                at = -1
+                for _ in range(tokens[:token].count(symbol) + 1):
+                    at = text.find(symbol, at + 1)
+                return at, at + 1
+            plain -= sum(map(tokens.count, self._symbols))
+            word -= sum(map(tokens[:token].count, self._symbols))
+        after = plain - 1 - word  # words after this one
+        if after < word:
+            end = len(spaced.rsplit(None, after)[0])
+            return end - length, end
+        start = len(spaced) - len(spaced.split(None, word)[word])
+        return start, start + length
+
+    def _span(self, index: int) -> tuple[int, int]:
+        """The span of one token, as :meth:`_token_spans` gives it, without building all."""
+        if not self._agree():
+            return 0, len(self.text)  # tokenisers disagree: quote all
+        span = self._found_spans.get(index)
+        if span is None:
+            marks = self._marks
+            before = bisect.bisect_left(marks, index)
+            if before < len(marks) and marks[before] == index:
+                at = self._span(index - 1)[1] if index > 0 else 0  # marks are never adjacent
+                span = (at, at)
+            else:
+                span = self._word_span(index - before, index)
+            self._found_spans[index] = span
+        return span
+
     def char_span(self, hit: Hit) -> tuple[int, int]:
         """Where a hit lies in the normalised text."""
-        spans = self._token_spans()
-        if not spans:
+        size = len(self.tokens)
+        if not size:
             return 0, 0
-        first = spans[min(hit.start, len(spans) - 1)]
-        last = spans[min(max(hit.end - 1, hit.start), len(spans) - 1)]
+        first = self._span(min(hit.start, size - 1))
+        last = self._span(min(max(hit.end - 1, hit.start), size - 1))
         return first[0], max(first[0], last[1])
 
     def groups(self, names: Iterable[str]) -> dict[str, list[Hit]]:

@@ -88,6 +88,10 @@ _TLDS = "com|net|org|io|co|me|ru|de|fr|es|it|br|in|ua|pl|tr|id|ph|uk|info|biz|us
 
 _SPACED_HINT = re.compile(r"[ .\-_*·•/,][^\W\d_][ .\-_*·•/,]+[^\W\d_][ .\-_*·•/,]")
 _SPACED_CLASSES = (" a a a ", " a  a  a ", " a a  a ", " a  a a ")
+_SPACED_CLASSES_HINT = re.compile(" a {1,2}a {1,2}a ")
+"""Any of ``_SPACED_CLASSES``, in one search."""
+_LEET_CLASSES = re.compile("a0+a")
+"""In ASCII text, a run of leet characters between two letters: what leet folding reads."""
 _SPACED_OUT = re.compile(
     r"(?<![^\W\d_])(?:[^\W\d_][ ]){3,}[^\W\d_](?![^\W\d_])"
     r"|(?<![^\W\d_])(?:[^\W\d_][.\-_*·•/,][ ]?){2,}[^\W\d_](?![^\W\d_])"
@@ -102,7 +106,8 @@ _OBFUSCATED_EMAIL = re.compile(
     rf"([a-z0-9\-]+){_WS}[\[\(\{{<]?{_WS}(?:{_DOT_PATTERN}|\.){_WS}[\]\)\}}>]?{_WS}({_TLDS})\b"
 )
 _LOCAL_DOT = re.compile(rf"{_WS}(?:{_DOT_PATTERN}){_WS}")
-_AT_SPACED = re.compile(rf" (?:{_AT_PATTERN}) ")
+_AT_FIRST = "".join(sorted({w[0] for w in _AT_WORDS}))
+_AT_SPACED = re.compile(rf" (?=[{_AT_FIRST}])(?:{_AT_PATTERN}) ")
 _AT_OTHER = re.compile(rf"[\[\(\{{<](?:{_AT_PATTERN}|@)[\]\)\}}>]|@|艾特|آت")
 _AT_OTHER_HINTS = ("@", "at)", "at]", "at}", "at>", "艾特", "آت", "et)", "et]")
 _AFTER_AT = re.compile(
@@ -110,17 +115,25 @@ _AFTER_AT = re.compile(
     rf"[\]\)\}}>]?{_WS}(?:{_TLDS})\b"
 )
 _SPACED_AT = re.compile(
-    r"([a-z0-9._+\-]+)\s*[\[\(\{<]\s*@\s*[\]\)\}>]\s*|([a-z0-9._+\-]+) @ (?=\w)"
+    r"(?<![a-z0-9._+\-])([a-z0-9._+\-]+)\s*[\[\(\{<]\s*@\s*[\]\)\}>]\s*"
+    r"|(?<![a-z0-9._+\-])([a-z0-9._+\-]+) @ (?=\w)"
 )
+"""Each alternative starts only where a run of address characters starts (a match
+always takes the whole run), so a long run is read once, not once per character."""
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _NUMBER_GAP = re.compile(r"[\s,.\-/():]*")
 _CJK_DIGIT_RUN = re.compile(r"[零〇一幺二两三四五六七八九加][零〇一幺二两三四五六七八九\s]{6,}")
-_LEET_HINT = re.compile(r"[0-9@$¥€!|+]+(?=[^\W\d_])")
+_LEET_HINT = re.compile(r"(?<![0-9@$¥€!|+])[0-9@$¥€!|+]++(?=[^\W\d_])")
+"""A whole run of leet characters before a letter: tried once per run, never backtracked."""
 _LEET_CANDIDATE = re.compile(r"(?<=[^\W\d_])[0-9@$¥€!|+]+(?=[^\W\d_])")
+_WHITE_SPACE = re.compile(r"\s")
 _MIXED_HINT = re.compile(r"[a-z][^\W\d_a-z]|[^\W\d_a-z][a-z]")
-_MIXED_WORD = re.compile(r"[^\W\d_]+")
+_MIXED_WORD_WITH_HINT = re.compile(
+    r"(?<![^\W\d_])[^\W\d_]*?(?:[a-z][^\W\d_a-z]|[^\W\d_a-z][a-z])[^\W\d_]*"
+)
+"""A whole word of letters with a Latin letter next to a non-Latin one: starts only at a
+word start, and the lazy part never backtracks past the word, so it stays linear."""
 _ASCII_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_DROP_CONTROL = {c: None for c in (*range(0, 9), *range(11, 32), 127)}
 
 
 class _Text:
@@ -217,32 +230,119 @@ def _fold_char(char: str) -> str:
     return "".join(out)
 
 
+def _unchanged_by_fold(code: int) -> bool:
+    char = chr(code)
+    return _fold_char.__wrapped__(char) == char
+
+
+def _changing_class() -> str:
+    """A character class of every character :func:`_fold_char` may change.
+
+    Computed once at import over the Basic Multilingual Plane (under 0.1 s); controls,
+    surrogates and the other planes are always looked at one by one.
+    """
+    ranges: list[str] = []
+    start = -1
+    for code in range(0x80, 0x10000):
+        changes = not (0xD800 <= code <= 0xDFFF) and not _unchanged_by_fold(code)
+        if changes and start < 0:
+            start = code
+        elif not changes and start >= 0:
+            ranges.append(f"\\u{start:04x}-\\u{code - 1:04x}")
+            start = -1
+    if start >= 0:
+        ranges.append(f"\\u{start:04x}-\\uffff")
+    always = "\\x00-\\x08\\x0b-\\x1f\\x7f\\ud800-\\udfff\\U00010000-\\U0010ffff"
+    return f"[{always}{''.join(ranges)}]"
+
+
+_CHANGING = re.compile(_changing_class())
+"""Characters of lowered text that folding changes (or that must be looked at)."""
+_FOLDED: dict[str, str] = {}
+
+
+def _latin1_fold(code: int) -> int | None:
+    """The Latin-1 code a Latin-1 character folds to, if it folds to exactly one."""
+    if code < 128:
+        return None
+    folded = _fold_char(chr(code))
+    return ord(folded) if len(folded) == 1 and ord(folded) < 256 else None
+
+
+_LATIN1_KEEP = bytes(
+    code
+    for code in range(256)
+    if code in (9, 10) or 32 <= code < 127 or (code >= 128 and _latin1_fold(code) is not None)
+)
+"""Latin-1 characters that fold to exactly one character: a byte-for-byte translation."""
+_LATIN1_TABLE = bytes(_latin1_fold(code) or code for code in range(256))
+
+
+def _fold_lowered_char(char: str) -> str:
+    """What a character of lowered text becomes (ASCII controls but tab and newline go)."""
+    folded = _FOLDED.get(char)
+    if folded is None:
+        if char.isascii():
+            folded = char if char.isprintable() or char in "\n\t" else ""
+        else:
+            folded = _fold_char(char)
+        if len(_FOLDED) < 65536:
+            _FOLDED[char] = folded
+    return folded
+
+
 def _fold(text: str) -> _Text:
+    """Case, compatibility forms, accents, native digits and invisible characters folded.
+
+    Character by character, each character of the text becomes ``_fold_char`` of it
+    (ASCII: lowered, controls but tab and newline dropped). The lowered text is used
+    whenever lowering kept the length (``_fold_char`` of a character and of its lower
+    case agree for every code point), and only the characters that folding changes are
+    looked at.
+    """
     if text.isascii():
         lowered = text.lower()
-        if lowered.isprintable() or len(lowered.translate(_DROP_CONTROL)) == len(lowered):
-            return _Text(lowered, None)
+        if lowered.isprintable() or _ASCII_INVISIBLE.search(lowered) is None:
+            return _Text(lowered, None)  # no control character but tab and newline
         keep = [i for i, c in enumerate(lowered) if c.isprintable() or c in "\n\t"]
         return _Text("".join(lowered[i] for i in keep), keep)
     lowered = text.lower()
     if len(lowered) == len(text):
-        table: dict[int, str] = {}
-        regular = True
-        for char in set(lowered):
-            if char.isascii():
+        try:
+            raw = lowered.encode("latin-1")
+        except UnicodeEncodeError:
+            pass
+        else:
+            if not raw.translate(None, _LATIN1_KEEP):
+                return _Text(raw.translate(_LATIN1_TABLE).decode("latin-1"), None)
+        found = _CHANGING.findall(lowered)
+        if not found:
+            return _Text(lowered, None)
+        folds = {char: _fold_lowered_char(char) for char in set(found)}
+        if all(len(folded) == 1 for folded in folds.values()):
+            chars = lowered
+            for char, folded in folds.items():
+                if folded != char:  # a folded character is never folded again
+                    chars = chars.replace(char, folded)
+            return _Text(chars, None)
+        pieces: list[str] = []
+        origins: list[int] = []
+        cursor = 0
+        for match in _CHANGING.finditer(lowered):
+            at = match.start()
+            folded = folds[match.group()]
+            if len(folded) == 1 and folded == lowered[at]:
                 continue
-            folded = _fold_char(char)
-            if len(folded) != 1:
-                regular = False
-                break
-            if folded != char:
-                table[ord(char)] = folded
-        if regular:
-            chars = lowered.translate(table) if table else lowered
-            if _ASCII_INVISIBLE.search(chars) is None:
-                return _Text(chars, None)
-    pieces: list[str] = []
-    origins: list[int] = []
+            pieces.append(lowered[cursor:at])
+            origins.extend(range(cursor, at))
+            pieces.append(folded)
+            origins.extend([at] * len(folded))
+            cursor = at + 1
+        pieces.append(lowered[cursor:])
+        origins.extend(range(cursor, len(lowered)))
+        return _Text("".join(pieces), origins)
+    pieces = []
+    origins = []
     for index, char in enumerate(text):
         folded = char.lower() if char.isascii() else _fold_char(char)
         if char.isascii() and not (folded.isprintable() or folded in "\n\t"):
@@ -263,8 +363,7 @@ def _fold_mixed_word(word: str) -> str:
 def _fold_confusables(text: _Text) -> None:
     if text.chars.isascii() or _MIXED_HINT.search(text.chars) is None:
         return
-    words = [m for m in _MIXED_WORD.finditer(text.chars) if _MIXED_HINT.search(m.group(0))]
-    text.rewrite_matches(words, lambda m: _fold_mixed_word(m.group(0)))
+    text.rewrite(_MIXED_WORD_WITH_HINT, lambda m: _fold_mixed_word(m.group(0)))
 
 
 _CLASS_TABLE = {
@@ -285,19 +384,28 @@ def _classes(chars: str) -> str | None:
 
 def _fold_leet(text: _Text, classes: str | None) -> None:
     if classes is not None:
-        if "a0" not in classes:
-            return
+        if "a0" not in classes or _LEET_CLASSES.search(classes) is None:
+            return  # no leet run between two letters
     elif _LEET_HINT.search(text.chars) is None:
         return
     chars = text.chars
+    ahead = [-1, -1]  # the next white space and the next dot, from the last run on
 
     def fold(match: re.Match[str]) -> str:
         run = match.group(0)
         if run.isdigit() and len(run) > 2:
             return run  # a number glued to words (covid19s), not leetspeak
         if "@" in run:
-            rest = chars[match.end() :].split(None, 1)
-            if rest and "." in rest[0]:
+            # Whether the word after the run holds a dot; a letter always follows the
+            # run, and both positions only move forward: linear over all the runs.
+            end = match.end()
+            if ahead[0] < end:
+                space = _WHITE_SPACE.search(chars, end)
+                ahead[0] = len(chars) if space is None else space.start()
+            if ahead[1] < end:
+                dot = chars.find(".", end)
+                ahead[1] = len(chars) if dot < 0 else dot
+            if ahead[1] < ahead[0]:
                 return run  # a real address, not w@tsapp
         return "".join(_LEET.get(c, c) for c in run)
 
@@ -306,7 +414,7 @@ def _fold_leet(text: _Text, classes: str | None) -> None:
 
 def _join_spaced(text: _Text, classes: str | None) -> None:
     if classes is not None:
-        if not any(pattern in classes for pattern in _SPACED_CLASSES):
+        if _SPACED_CLASSES_HINT.search(classes) is None:
             return
     elif _SPACED_HINT.search(text.chars) is None:
         return
@@ -320,7 +428,10 @@ def _rebuild_emails(text: _Text) -> None:
         chars = text.chars
     windows: list[tuple[int, int]] = []
     found = list(_AT_SPACED.finditer(chars))
-    if any(hint in chars for hint in _AT_OTHER_HINTS):
+    if "@" in chars or (
+        (")" in chars or "]" in chars or "}" in chars or ">" in chars or not chars.isascii())
+        and any(hint in chars for hint in _AT_OTHER_HINTS)
+    ):
         found += _AT_OTHER.finditer(chars)
     for match in found:
         start, end = match.span()

@@ -33,14 +33,31 @@ class PhraseDetector:
     def __init__(self, lexicon: Lexicon) -> None:
         self.lexicon = lexicon
         self.matcher = lexicon.matcher
+        regex_groups = self.matcher.regexes
+        # What a rule needs before it is worth a look: every `all` group found (groups
+        # with regex terms are read lazily, so those rules take the careful path).
+        self._needs = [
+            (
+                rule,
+                frozenset(rule.all),
+                not any(name in regex_groups for name in (*rule.all, *rule.any, *rule.none)),
+            )
+            for rule in lexicon.rules
+        ]
 
     def detect(self, text: MessageText) -> Sequence[Finding]:
         normalized = text.normalized
         if not normalized:
             return ()
         scan = self.matcher.scan(normalized)
+        found = scan.found
+        if not found and not self.matcher.regexes:
+            return ()
+        present = found.keys()
         findings: list[Finding] = []
-        for rule in self.lexicon.rules:
+        for rule, needs, plain in self._needs:
+            if plain and not present >= needs:
+                continue
             hit = self._fire(rule, scan)
             if hit is not None:
                 findings.append(self._finding(rule, hit, text, scan))
@@ -54,14 +71,16 @@ class PhraseDetector:
         if rule.any and not any(scan.has(name) for name in rule.any):
             return None
         first_group = rule.all[0] if rule.all else next(n for n in rule.any if scan.has(n))
+        nones = [m.sentence for name in rule.none for m in scan.get(name)]
+        window = rule.window
         for anchor in scan.get(first_group):
-            low, high = anchor.sentence - rule.window, anchor.sentence + rule.window
+            low, high = anchor.sentence - window, anchor.sentence + window
             chosen = [anchor]
             for name in rule.all[1:]:
                 near = [m for m in scan.get(name) if low <= m.sentence <= high]
                 if not near:
                     break
-                chosen.append(min(near, key=lambda m: abs(m.start - anchor.start)))
+                chosen.append(_nearest(near, anchor.start))
             else:
                 if rule.any:
                     near = [
@@ -69,8 +88,8 @@ class PhraseDetector:
                     ]
                     if not near:
                         continue
-                    chosen.append(min(near, key=lambda m: abs(m.start - anchor.start)))
-                if any(low <= m.sentence <= high for name in rule.none for m in scan.get(name)):
+                    chosen.append(_nearest(near, anchor.start))
+                if any(low <= sentence <= high for sentence in nones):
                     continue
                 return chosen
         return None
@@ -84,7 +103,7 @@ class PhraseDetector:
                 adjustments.append(Adjustment(adj.reason, adj.delta))
         score = min(1.0, max(0.0, rule.score + sum(a.delta for a in adjustments)))
         spans: list[Span] = []
-        for m in sorted(set(hit), key=lambda m: (m.start, m.end)):
+        for m in sorted(set(hit), key=_hit_order):
             start, end = scan.char_span(m)
             spans.append(text.span(start, end))
         return Finding(
@@ -96,6 +115,17 @@ class PhraseDetector:
             base_score=rule.score,
             adjustments=tuple(adjustments),
         )
+
+
+def _nearest(hits: list[Hit], start: int) -> Hit:
+    """The first of the hits that start nearest to ``start``."""
+    if len(hits) == 1:
+        return hits[0]
+    return min(hits, key=lambda m: abs(m.start - start))
+
+
+def _hit_order(hit: Hit) -> tuple[int, int]:
+    return hit.start, hit.end
 
 
 def create(options: Mapping[str, Any], lexicon: Lexicon | None = None) -> PhraseDetector:

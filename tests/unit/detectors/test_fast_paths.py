@@ -1,0 +1,153 @@
+"""The fast paths of the normaliser and the matcher give what the plain definitions give.
+
+Each shortcut (folding only the characters that change, one pass over token pairs,
+spans counted from the nearer end...) is checked here against a slow reference on
+random text mixing scripts, punctuation, symbols and white space.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+
+import pytest
+
+from onplatform.detectors import matcher as m
+from onplatform.detectors import normalize as n
+from onplatform.detectors.analyzer import Analyzer
+from onplatform.detectors.lexicon import Lexicon
+
+PIECES = [
+    *"abc xyz.,!?-'\n\t@$%_*",
+    "\u2028", "\xa0", "é", "É", "ß", "ж", "Ж", "ё", "\u3000", "中", "文", "。", "’", "«", "İ",
+    "ﬁ", "Ａ", "٤", "ً", "ع", "\u200b", "\x07", "\x01", "\r", "ア", "한", "€", "Σ", "ς", "😀",
+    "K", "µ", "\xad", "¼", "ł", " pay ", " paypal ", " whatsapp ", " on ", " the ",
+    " p4ypal ", " wh@tsapp ", " at ", " dot ", " com ", "one two three four five six ",
+    ". ", "\n\n", "! ", "… ", "？", "ѕкуре", "раураl",
+]  # fmt: skip
+
+
+def texts(count: int, seed: int = 7, size: int = 40) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(PIECES) for _ in range(rng.randint(0, size))) for _ in range(count)]
+
+
+def reference_fold(text: str) -> tuple[str, list[int]]:
+    """The definition: each character folded on its own, with its original index."""
+    pieces: list[str] = []
+    origins: list[int] = []
+    for index, char in enumerate(text):
+        if char.isascii():
+            folded = char.lower()
+            if not (folded.isprintable() or folded in "\n\t"):
+                continue
+        else:
+            folded = n._fold_char(char)
+        pieces.append(folded)
+        origins.extend([index] * len(folded))
+    return "".join(pieces), origins
+
+
+@pytest.mark.parametrize("text", texts(3000))
+def test_fold_matches_the_per_character_definition(text: str) -> None:
+    folded = n._fold(text)
+    chars, origins = reference_fold(text)
+    assert folded.chars == chars
+    assert folded.offsets() == origins
+
+
+def test_every_character_that_folding_changes_is_looked_at() -> None:
+    for code in range(0x80, 0x3400):  # the scripts in use; the whole plane is built alike
+        char = chr(code)
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        if n._fold_char(char) != char:
+            assert n._CHANGING.match(char), hex(code)
+    assert n._CHANGING.match("\x07") and n._CHANGING.match("😀")
+    assert not n._CHANGING.match("ж") and not n._CHANGING.match("中")
+
+
+def test_white_space_list_is_what_str_isspace_says() -> None:
+    every = {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()}
+    assert set(m._WHITE_SPACE) == every
+
+
+@pytest.mark.parametrize("text", texts(2000, seed=11))
+def test_split_and_blank_match_tokenize(text: str) -> None:
+    marked = m._mark_sentences(text)
+    assert m._split(marked) == m.tokenize(marked)
+    assert m._blank(text) == text.translate(m._SPACE_TABLE)
+
+
+def reference_hits(scan: m.Scan) -> dict[str, list[m.Hit]]:
+    """Every token looked up, every trie walked from every token: the slow way."""
+    matcher = scan.matcher
+    infos = [matcher._info(token) for token in scan.tokens]
+    found: dict[str, list[m.Hit]] = {}
+    for i, info in enumerate(infos):
+        for root in info.roots:
+            if root.groups or root.guarded:
+                scan._record(found, root, i, i + 1)
+            stack = [(root, i + 1)] if root.children else []
+            while stack:
+                node, j = stack.pop()
+                if j >= len(infos):
+                    continue
+                for key in infos[j].keys:
+                    child = node.children.get(key)
+                    if child is None:
+                        continue
+                    if child.groups or child.guarded:
+                        scan._record(found, child, i, j + 1)
+                    if child.children:
+                        stack.append((child, j + 1))
+    return found
+
+
+def normalized_texts(count: int, seed: int) -> list[str]:
+    return [n.normalize(text).normalized for text in texts(count, seed=seed, size=80)]
+
+
+@pytest.mark.parametrize("text", normalized_texts(400, seed=3))
+def test_scan_finds_what_walking_every_token_finds(lexicon: Lexicon, text: str) -> None:
+    scan = m.Scan(lexicon.matcher, text)
+    assert scan.found == reference_hits(scan)
+
+
+@pytest.mark.parametrize("text", normalized_texts(400, seed=5))
+def test_token_spans_without_building_all(lexicon: Lexicon, text: str) -> None:
+    scan = m.Scan(lexicon.matcher, text)
+    expected = m.Scan(lexicon.matcher, text)._token_spans()
+    for index in range(len(scan.tokens)):
+        for end in (index + 1, min(index + 3, len(scan.tokens))):
+            hit = m.Hit(index, end, 0)
+            want = (expected[index][0], max(expected[index][0], expected[end - 1][1]))
+            assert scan.char_span(hit) == want, (index, end)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" * 19_999 + "@",
+        ("a@" * 10_000),
+        ("a\u200b@\u200b" * 5_000),
+        "x" * 10_000 + " @ " + "y" * 9_000,
+        "😀 " + "1" * 19_990,
+        "·" + ("+@0" * 6_700)[:19_990] + " .x",
+        "@" * 20_000,
+        "\u200b" * 20_000,
+        ("p.a.y.p.a.l " * 1_700),
+        ("a a a a " * 2_500),
+        ("1-2 3.4/5 " * 2_000),
+        ("один два три " * 1_600),
+        ("加微信 abc " * 2_500),
+        (". \n" * 7_000),
+    ],
+    ids=lambda text: repr(text[:12]),
+)
+def test_adversarial_text_costs_milliseconds(analyzer: Analyzer, text: str) -> None:
+    """Linear work on 20 KB built against each shortcut (a generous bound: shared CI)."""
+    started = time.process_time()
+    analyzer.assess(text)
+    assert time.process_time() - started < 0.5
