@@ -6,14 +6,34 @@ Each detector runs inside its own guard: one that fails is reported through
 
 from __future__ import annotations
 
+import bisect
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from onplatform.detectors.base import CATEGORIES, Category, Detector, Finding, MessageText
+from onplatform.detectors.base import (
+    CATEGORIES,
+    Adjustment,
+    Category,
+    Detector,
+    Finding,
+    MessageText,
+)
 from onplatform.detectors.lexicon import Lexicon
 from onplatform.detectors.normalize import normalize
 
 FailureHandler = Callable[[str, Exception], None]
+CONTEXT_FREE_DETECTORS = frozenset({"contact_data"})
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|[。！？؟\n]")
+
+
+def _sentence_at(text: str, position: int) -> str:
+    start = 0
+    for end in _SENTENCE_END.finditer(text):
+        if end.start() >= position:
+            return text[start : end.start()]
+        start = end.end()
+    return text[start:]
 
 
 @dataclass(frozen=True)
@@ -66,7 +86,10 @@ class Analyzer:
         failed: list[str] = []
         for detector in self.detectors:
             try:
-                findings.extend(detector.detect(text))
+                found = detector.detect(text)
+                if detector.name in CONTEXT_FREE_DETECTORS:
+                    found = [self._in_context(finding, text) for finding in found]
+                findings.extend(found)
             except Exception as err:  # one broken detector must not silence the others
                 failed.append(detector.name)
                 if self.on_failure is not None:
@@ -91,6 +114,22 @@ class Analyzer:
             insisting=insisting,
             failed_detectors=tuple(failed),
         )
+
+    def _in_context(self, finding: Finding, text: MessageText) -> Finding:
+        """The context stage for detectors that read no lexicon: the words around the
+        evidence (a job spec, "through Upwork") move its score like a phrase's."""
+        if not finding.evidence or not self.lexicon.context:
+            return finding
+        start = bisect.bisect_left(text.offsets, finding.evidence[0].start)
+        sentence = _sentence_at(text.normalized, start)
+        scan = self.lexicon.matcher.scan(sentence)
+        moves = tuple(
+            Adjustment(adj.reason, adj.delta) for adj in self.lexicon.context if scan.has(adj.group)
+        )
+        if not moves:
+            return finding
+        score = min(1.0, max(0.0, finding.base_score + sum(m.delta for m in moves)))
+        return replace(finding, score=round(score, 3), adjustments=finding.adjustments + moves)
 
     def _intent(self, text: MessageText) -> tuple[bool, bool]:
         if not self._intent_groups:

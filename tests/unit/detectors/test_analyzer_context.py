@@ -1,0 +1,36 @@
+"""The analyzer's context stage for detectors that read no lexicon."""
+
+from __future__ import annotations
+
+import pytest
+
+from onplatform.detectors.analyzer import Analyzer
+from onplatform.detectors.lexicon import load_lexicon
+from onplatform.detectors.registry import build, discover
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Analyzer:
+    lexicon = load_lexicon()
+    return Analyzer(build(discover(lexicon), {}), lexicon)
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("The phone field must accept +44 7700 900123 and store it as E.164.", False),
+        ("Our support inbox is support@example.com; the bot forwards tickets there.", False),
+        ("Text me on +44 7700 900123 so we can talk faster.", True),
+        ("My email is dana.k@example.com, write me there instead.", True),
+    ],
+)
+def test_contact_details_in_a_job_spec_are_not_requests(
+    analyzer: Analyzer, text: str, flagged: bool
+) -> None:
+    """A phone or address inside a product spec is lowered by the sentence's job words."""
+    assessment = analyzer.assess(text)
+    assert assessment.flagged is flagged
+    contact = [f for f in assessment.findings if f.detector == "contact_data"]
+    assert contact
+    if not flagged:
+        assert any(a.reason == "context.job_topic" for f in contact for a in f.adjustments)
