@@ -66,6 +66,8 @@ class IdleWatcher(threading.Thread):
             self._mailbox = self.poller.connect_new()
             self._mailbox.select_readonly(account.folders[0])
             self.log.info(events.IDLE_STARTED, folder=account.folders[0])
+            # Mail that came while the connection was down raised no IDLE event.
+            self.poller.poll_safely()
         cycle_started = time.monotonic()
         while not self.stop_requested.is_set():
             left = account.idle_restart - (time.monotonic() - cycle_started)

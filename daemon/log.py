@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -42,6 +43,34 @@ CONFIG_WARNING = "config.warning"
 Logger = structlog.typing.FilteringBoundLogger
 
 
+def summarize_exception(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Replace exc_info by the error's type and where it was raised.
+
+    A full traceback would carry the exception's message, and messages of
+    parsing libraries can quote the mail: type and place are enough to act on.
+    """
+    exc_info = event.pop("exc_info", None)
+    if not exc_info:
+        return event
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    kind, _value, traceback = exc_info
+    if kind is None:
+        return event
+    event["error_type"] = kind.__name__
+    frames = []
+    while traceback is not None:
+        code = traceback.tb_frame.f_code
+        frames.append(f"{code.co_filename.rsplit('/', 1)[-1]}:{traceback.tb_lineno}:{code.co_name}")
+        traceback = traceback.tb_next
+    event["error_at"] = frames[-3:]
+    return event
+
+
 def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
     """Set up structlog once for the process (the CLI calls this at start)."""
     out = stream or sys.stdout
@@ -56,6 +85,7 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            summarize_exception,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

@@ -291,12 +291,6 @@ def test_proxy_stops_cleanly_with_connections_open(imap: PrivateDovecot) -> None
             sock.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon/idle.py: after a dead IDLE connection is rebuilt, the watcher goes back "
-    "to IDLE without a poll, so mail that arrived meanwhile waits for poll_interval "
-    "(or idle_restart) instead of being handled within seconds",
-)
 def test_idle_connection_cut_then_new_mail_is_drafted_promptly(
     imap: PrivateDovecot, proxy: FaultProxy, tmp_path: Path
 ) -> None:
