@@ -14,6 +14,7 @@ import ssl
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from email.parser import BytesParser
 from typing import Any
 
 import imapclient
@@ -157,16 +158,30 @@ class ImapMailbox:
                 found[int(uid)] = body
         return found
 
-    def draft_exists(self, drafts_folder: str, header: str, value: str) -> bool:
-        """Is there already a draft carrying this marker? Restores the selection after."""
+    def markers_in(self, folder: str, header: str) -> set[str]:
+        """Every value of ``header`` in ``folder``; restores the selection after.
+
+        Two commands whatever the number of messages asked about: SEARCH for
+        the messages carrying the header, then FETCH that header alone.
+        """
         previous = self._selected
-        with _translated(self._account, f"SEARCH {drafts_folder}"):
-            self._client.select_folder(drafts_folder, readonly=True)
-            self._selected = drafts_folder
-            found = self._client.search(["HEADER", header, value])
-        if previous is not None and previous != drafts_folder:
+        values: set[str] = set()
+        with _translated(self._account, f"SEARCH {folder}"):
+            self._client.select_folder(folder, readonly=True)
+            self._selected = folder
+            uids = self._client.search(["HEADER", header, ""])
+            if uids:
+                section = f"BODY.PEEK[HEADER.FIELDS ({header.upper()})]"
+                key = f"BODY[HEADER.FIELDS ({header.upper()})]".encode()
+                for data in self._client.fetch(uids, [section]).values():
+                    raw = data.get(key, b"")
+                    message = BytesParser().parsebytes(
+                        raw if isinstance(raw, bytes) else b"", headersonly=True
+                    )
+                    values.update(str(v).strip() for v in message.get_all(header, []))
+        if previous is not None and previous != folder:
             self.select_readonly(previous)
-        return bool(found)
+        return values
 
     def append_draft(self, drafts_folder: str, raw: bytes) -> int | None:
         """Store one draft; returns its UID when the server reports it (UIDPLUS)."""

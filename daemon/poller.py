@@ -381,24 +381,32 @@ class AccountPoller:
     def _drafts_to_append(self, wanted: list[_Outcome], mailbox: ImapMailbox) -> list[_Outcome]:
         """Drop drafts that already exist: recorded as done, or appended before a crash."""
         account = self.account.name
+        statuses = {}
+        for outcome in wanted:
+            assert outcome.notification is not None
+            key = outcome.notification.source_key
+            statuses[key] = self.state.draft_status(account, key)
+        pending = [key for key, status in statuses.items() if status == "pending"]
+        found: set[str] = set()
+        if pending:
+            assert self._drafts_folder is not None
+            # One look at the Drafts folder for the whole batch, not one per message.
+            found = mailbox.markers_in(self._drafts_folder, SOURCE_HEADER) & set(pending)
         result = []
         for outcome in wanted:
-            assert outcome.notification is not None and self._drafts_folder is not None
+            assert outcome.notification is not None
             key = outcome.notification.source_key
-            status = self.state.draft_status(account, key)
-            if status == "done":
+            if statuses[key] == "done":
                 outcome.draft = None
-                continue
-            if status == "pending" and mailbox.draft_exists(
-                self._drafts_folder, SOURCE_HEADER, key
-            ):
+            elif key in found:
+                # Appended by a run that died before recording it.
                 outcome.log.info(
                     events.DRAFT_FOUND, action=outcome.draft.action if outcome.draft else None
                 )
                 outcome.draft = None
                 outcome.draft_found = True
-                continue
-            result.append(outcome)
+            else:
+                result.append(outcome)
         return result
 
     def _assess(
