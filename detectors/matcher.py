@@ -465,12 +465,14 @@ class Scan:
         tokens = _split(marked)
         self.tokens = tokens
         marks: list[int] = []
+        mark_tokens: list[int] = []
         self._merged = False
         if _MARK in marked:
             at = -1
             try:
                 while True:
                     at = tokens.index(_MARK, at + 1)
+                    mark_tokens.append(at)
                     if not marks or marks[-1] != at - 1 or tokens[at - 1] != _MARK:
                         marks.append(at)
                     else:
@@ -479,6 +481,9 @@ class Scan:
             except ValueError:
                 pass
         self._marks = marks
+        """Sentence ends, for numbering sentences: a run of markers counts once."""
+        self._mark_tokens = mark_tokens
+        """Every marker token, for telling words from markers."""
         self._spans: list[tuple[int, int]] | None = None
         self._agreed: bool | None = None
         self._words: list[tuple[int, int]] | None = None
@@ -563,7 +568,7 @@ class Scan:
             text = self.text
             words = [m.span() for m in _TOKEN_AT.finditer(text)]
             spans: list[tuple[int, int]] = []
-            marks = iter(self._marks)
+            marks = iter(self._mark_tokens)
             next_mark = next(marks, -1)
             words_iter = iter(words)
             for index in range(len(self.tokens)):
@@ -573,8 +578,9 @@ class Scan:
                     next_mark = next(marks, -1)
                 else:
                     spans.append(next(words_iter, (len(text), len(text))))
-            if len(words) != len(self.tokens) - len(self._marks):
-                spans = [(0, len(text))] * len(self.tokens)  # tokenisers disagree: quote all
+            if len(words) != len(self.tokens) - len(self._mark_tokens):
+                # Tokenisers disagree: quote nothing rather than the whole message.
+                spans = [(0, 0)] * len(self.tokens)
             self._spans = spans
         return self._spans
 
@@ -595,9 +601,9 @@ class Scan:
             tokens = self.tokens
             if self._plain_words() is None:
                 words = self._all_words()
-                self._agreed = len(words) == len(tokens) - len(self._marks)
+                self._agreed = len(words) == len(tokens) - len(self._mark_tokens)
             else:  # then the words are exactly the tokens that are not markers
-                self._agreed = not self._merged
+                self._agreed = True
         return self._agreed
 
     def _plain_words(self) -> str | None:
@@ -643,7 +649,7 @@ class Scan:
             words = self._all_words()
             return words[word] if word < len(words) else (len(text), len(text))
         length = len(tokens[token])
-        plain = len(tokens) - len(self._marks)  # words, symbols included
+        plain = len(tokens) - len(self._mark_tokens)  # words, symbols included
         if self._symbols:
             symbol = tokens[token]
             if symbol in self._symbols:
@@ -663,13 +669,13 @@ class Scan:
     def _span(self, index: int) -> tuple[int, int]:
         """The span of one token, as :meth:`_token_spans` gives it, without building all."""
         if not self._agree():
-            return 0, len(self.text)  # tokenisers disagree: quote all
+            return 0, 0  # tokenisers disagree: quote nothing rather than the whole message
         span = self._found_spans.get(index)
         if span is None:
-            marks = self._marks
+            marks = self._mark_tokens
             before = bisect.bisect_left(marks, index)
             if before < len(marks) and marks[before] == index:
-                at = self._span(index - 1)[1] if index > 0 else 0  # marks are never adjacent
+                at = self._span(index - 1)[1] if index > 0 else 0
                 span = (at, at)
             else:
                 span = self._word_span(index - before, index)

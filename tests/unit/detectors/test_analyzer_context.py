@@ -34,3 +34,14 @@ def test_contact_details_in_a_job_spec_are_not_requests(
     assert contact
     if not flagged:
         assert any(a.reason == "context.job_topic" for f in contact for a in f.adjustments)
+
+
+def test_evidence_quotes_the_match_across_blank_lines(analyzer: Analyzer) -> None:
+    """Blank lines between paragraphs never widen evidence to the whole message."""
+    text = (
+        "Dear Freelancer,\n\nThanks for applying.\n\nPlease send a photo of your passport.\n\nBye"
+    )
+    assessment = analyzer.assess(text)
+    quoted = [span.text for f in assessment.findings for span in f.evidence]
+    assert quoted and all(len(q) < 30 for q in quoted)
+    assert all("Dear" not in q for q in quoted)
