@@ -39,7 +39,7 @@ class IdleWatcher(threading.Thread):
                 failures = 0
             except MailboxError as err:
                 failures += 1
-                delay = backoff_delay(failures, 1.0)
+                delay = backoff_delay(failures)
                 self.log.warning(
                     events.MAILBOX_ERROR,
                     error=str(err),
@@ -52,7 +52,7 @@ class IdleWatcher(threading.Thread):
                 failures += 1
                 self.log.exception(events.POLL_FAILED, error=type(err).__name__)
                 self._close()
-                self.stop_requested.wait(backoff_delay(failures, 1.0))
+                self.stop_requested.wait(backoff_delay(failures))
         self._close()
 
     def _close(self) -> None:

@@ -64,6 +64,7 @@ class ImapMailbox:
         self._client = client
         self._account = account
         self._selected: str | None = None
+        self._status: FolderStatus | None = None
 
     @property
     def capabilities(self) -> tuple[str, ...]:
@@ -109,16 +110,25 @@ class ImapMailbox:
         )
 
     def select_readonly(self, folder: str) -> FolderStatus:
+        """EXAMINE the folder, unless it is already the one selected.
+
+        Re-examining a large folder costs the server tens of milliseconds at
+        every poll; while it stays selected its UIDVALIDITY cannot change
+        (a server that renumbers it ends the session instead).
+        """
+        if self._selected == folder and self._status is not None:
+            return self._status
         with _translated(self._account, f"SELECT {folder}"):
             response = self._client.select_folder(folder, readonly=True)
         self._selected = folder
         uidnext = response.get(b"UIDNEXT")
-        return FolderStatus(
+        self._status = FolderStatus(
             name=folder,
             uidvalidity=int(response.get(b"UIDVALIDITY", 0)),
             uidnext=int(uidnext) if uidnext is not None else None,
             exists=int(response.get(b"EXISTS", 0)),
         )
+        return self._status
 
     def search_after(self, last_uid: int, sender_hint: str) -> list[int]:
         """UIDs above ``last_uid``, filtered by the server on the sender."""
@@ -168,7 +178,7 @@ class ImapMailbox:
         values: set[str] = set()
         with _translated(self._account, f"SEARCH {folder}"):
             self._client.select_folder(folder, readonly=True)
-            self._selected = folder
+            self._selected, self._status = folder, None
             uids = self._client.search(["HEADER", header, ""])
             if uids:
                 section = f"BODY.PEEK[HEADER.FIELDS ({header.upper()})]"

@@ -34,9 +34,13 @@ BACKOFF_BASE = 2.0
 BACKOFF_CAP = 600.0
 
 
-def backoff_delay(failures: int, poll_interval: float) -> float:
-    """Seconds to wait after ``failures`` failures in a row: doubling, capped, jittered."""
-    ceiling = min(BACKOFF_CAP, max(poll_interval, BACKOFF_BASE * 2 ** min(failures - 1, 20)))
+def backoff_delay(failures: int) -> float:
+    """Seconds to wait after ``failures`` failures in a row: doubling, capped, jittered.
+
+    It starts at a few seconds whatever the poll interval, so a poll woken by
+    IDLE after a dropped connection is not held back by a long wait.
+    """
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(failures - 1, 20))
     # Full jitter keeps many daemons behind one provider from retrying in step.
     return random.uniform(ceiling / 2, ceiling)
 
@@ -194,12 +198,12 @@ class AccountPoller:
         error: str | None = None
         summary: PollSummary | None = None
         try:
-            summary = self.poll()
+            summary = self._poll_with_one_retry()
         except MailboxError as err:
             self.disconnect()
             error = str(err)
             self._failures += 1
-            delay = backoff_delay(self._failures, self.account.poll_interval)
+            delay = backoff_delay(self._failures)
             self._retry_at = time.monotonic() + delay
             if not self.dry_run:
                 self.state.record_poll(self.account.name, False, error, 0)
@@ -228,6 +232,20 @@ class AccountPoller:
         for observer in self.observers:
             observer(self, summary, error)
         return summary
+
+    def _poll_with_one_retry(self) -> PollSummary:
+        """A kept connection that the server dropped gets one fresh try at once."""
+        reused = self._mailbox is not None
+        try:
+            return self.poll()
+        except AuthenticationError:
+            raise
+        except MailboxError as err:
+            if not reused or self.stop.is_set():
+                raise
+            self.disconnect()
+            self.log.info(events.MAILBOX_DROPPED, error=str(err))
+            return self.poll()
 
     def _poll_folder(self, mailbox: ImapMailbox, folder: str, summary: PollSummary) -> None:
         status = mailbox.select_readonly(folder)

@@ -43,6 +43,6 @@ def test_refused_login_is_reported_once_and_backs_off(imap: PrivateDovecot, tmp_
 
 def test_backoff_grows_and_is_capped() -> None:
     """Delays double from the poll interval, stay jittered, and never pass the cap."""
-    delays = [backoff_delay(n, 1.0) for n in range(1, 30)]
+    delays = [backoff_delay(n) for n in range(1, 30)]
     assert all(0 < d <= BACKOFF_CAP for d in delays)
     assert delays[0] <= 2.0 and max(delays[-5:]) > BACKOFF_CAP / 2
