@@ -7,7 +7,6 @@ Each detector runs inside its own guard: one that fails is reported through
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -24,16 +23,6 @@ from onplatform.detectors.normalize import normalize
 
 FailureHandler = Callable[[str, Exception], None]
 CONTEXT_FREE_DETECTORS = frozenset({"contact_data"})
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|[。！？؟\n]")
-
-
-def _sentence_at(text: str, position: int) -> str:
-    start = 0
-    for end in _SENTENCE_END.finditer(text):
-        if end.start() >= position:
-            return text[start : end.start()]
-        start = end.end()
-    return text[start:]
 
 
 @dataclass(frozen=True)
@@ -120,11 +109,13 @@ class Analyzer:
         evidence (a job spec, "through Upwork") move its score like a phrase's."""
         if not finding.evidence or not self.lexicon.context:
             return finding
-        start = bisect.bisect_left(text.offsets, finding.evidence[0].start)
-        sentence = _sentence_at(text.normalized, start)
-        scan = self.lexicon.matcher.scan(sentence)
+        # The phrase detector scanned this very text: the matcher returns that scan.
+        scan = self.lexicon.matcher.scan(text.normalized)
+        sentence = scan.sentence_at(bisect.bisect_left(text.offsets, finding.evidence[0].start))
         moves = tuple(
-            Adjustment(adj.reason, adj.delta) for adj in self.lexicon.context if scan.has(adj.group)
+            Adjustment(adj.reason, adj.delta)
+            for adj in self.lexicon.context
+            if any(hit.sentence == sentence for hit in scan.get(adj.group))
         )
         if not moves:
             return finding

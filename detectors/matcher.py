@@ -584,6 +584,10 @@ class Scan:
             self._spans = spans
         return self._spans
 
+    def sentence_at(self, position: int) -> int:
+        """The sentence of the word at a character position of the normalised text."""
+        return self._hit_at(position, position + 1).sentence
+
     def _hit_at(self, start: int, end: int) -> Hit:
         spans = self._token_spans()
         ends = [s[1] for s in spans]

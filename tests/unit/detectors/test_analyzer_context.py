@@ -19,7 +19,7 @@ def analyzer() -> Analyzer:
     ("text", "flagged"),
     [
         ("The phone field must accept +44 7700 900123 and store it as E.164.", False),
-        ("Our support inbox is support@example.com; the bot forwards tickets there.", False),
+        ("Our support inbox is support@example.com — the bot forwards tickets there.", False),
         ("Text me on +44 7700 900123 so we can talk faster.", True),
         ("My email is dana.k@example.com, write me there instead.", True),
     ],
