@@ -128,6 +128,13 @@ class AccountPoller:
             self.log.info(events.MAILBOX_CONNECTED, host=self.account.host)
         return self._mailbox
 
+    def _ready_mailbox(self) -> ImapMailbox:
+        """The live connection, with the Drafts folder found once per account."""
+        mailbox = self._connected()
+        if self._drafts_folder is None:
+            self._drafts_folder = mailbox.find_drafts_folder(self.account.drafts_folder)
+        return mailbox
+
     def connect_new(self) -> ImapMailbox:
         """A separate connection, for the IDLE watcher."""
         return self._connector(self.account, self._password())
@@ -163,9 +170,7 @@ class AccountPoller:
         with self._lock:
             started = time.monotonic()
             summary = PollSummary(self.account.name)
-            mailbox = self._connected()
-            if self._drafts_folder is None:
-                self._drafts_folder = mailbox.find_drafts_folder(self.account.drafts_folder)
+            mailbox = self._ready_mailbox()
             for folder in self.account.folders:
                 if self.stop.is_set():
                     break
@@ -282,9 +287,7 @@ class AccountPoller:
         with self._lock:
             started = time.monotonic()
             summary = PollSummary(self.account.name)
-            mailbox = self._connected()
-            if self._drafts_folder is None:
-                self._drafts_folder = mailbox.find_drafts_folder(self.account.drafts_folder)
+            mailbox = self._ready_mailbox()
             cutoff = datetime.datetime.combine(since, datetime.time(), datetime.UTC)
             for folder in self.account.folders:
                 status = mailbox.select_readonly(folder)

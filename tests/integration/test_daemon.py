@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import write_config
 from tests.integration.test_end_to_end import PAYMENT, drafts
+from tests.support.daemon import running_daemon
 from tests.support.dovecot import PrivateDovecot
 from tests.support.mail import client_mail
 
@@ -82,14 +83,7 @@ def test_daemon_notifies_reloads_and_stops(
         tmp_path, imap.endpoint, extra=f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n'
     )
     log = tmp_path / "daemon.log"
-    with log.open("w") as out:
-        daemon = subprocess.Popen(
-            [ONPLATFORM, "run", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={"PATH": "/usr/bin:/bin", "NOTIFY_SOCKET": str(notify.path)},
-        )
-    try:
+    with running_daemon(config, log, {"NOTIFY_SOCKET": str(notify.path)}) as daemon:
         notify.wait_for("READY=1")
         notify.wait_for("WATCHDOG=1")
         imap.append("INBOX", client_mail(8001, "Run Client", PAYMENT, "<d1@upwork.test>"))
@@ -121,10 +115,6 @@ def test_daemon_notifies_reloads_and_stops(
         assert daemon.wait(timeout=30) == 0
         assert time.monotonic() - started < 15
         notify.wait_for("STOPPING=1", timeout=2)
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
     sources = sorted(m["X-Onplatform-Source"] for m, _ in drafts(imap))
     assert sources == ["<d1@upwork.test>", "<d2@upwork.test>", "<d3@upwork.test>"]
     assert any(e["event"] == "daemon.stopped" for e in events(log))
@@ -151,14 +141,7 @@ def test_idle_drafts_within_seconds_without_polling(imap: PrivateDovecot, tmp_pa
     text = config.read_text().replace("poll_interval = 1", "poll_interval = 600\nidle = true")
     config.write_text(text)
     log = tmp_path / "daemon.log"
-    with log.open("w") as out:
-        daemon = subprocess.Popen(
-            [ONPLATFORM, "run", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={"PATH": "/usr/bin:/bin"},
-        )
-    try:
+    with running_daemon(config, log) as daemon:
         wait_until(lambda: any(e["event"] == "idle.started" for e in events(log)))
         wait_until(lambda: any(e["event"] == "poll.finished" for e in events(log)))
         latencies = []
@@ -174,7 +157,3 @@ def test_idle_drafts_within_seconds_without_polling(imap: PrivateDovecot, tmp_pa
         assert max(latencies) < 5
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=30) == 0
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()

@@ -6,7 +6,6 @@ import email
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -17,12 +16,12 @@ import pytest
 from tests.conftest import write_config
 from tests.integration.test_daemon import events, wait_until
 from tests.integration.test_end_to_end import PAYMENT
+from tests.support.daemon import running_daemon
 from tests.support.dovecot import PrivateDovecot
 from tests.support.mail import client_mail
 from tests.support.proxy import FaultProxy
 
 pytestmark = pytest.mark.integration
-ONPLATFORM = str(Path(sys.executable).parent / "onplatform")
 
 
 @pytest.fixture
@@ -67,14 +66,7 @@ def test_daemon_survives_a_server_restart(own_server: PrivateDovecot, tmp_path: 
         )
         log = tmp_path / "daemon.log"
         own_server.append("INBOX", client_mail(9701, "Before Restart", PAYMENT, "<r1@up.test>"))
-        with log.open("w") as out:
-            daemon = subprocess.Popen(
-                [ONPLATFORM, "run", "--config", str(config)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={"PATH": "/usr/bin:/bin"},
-            )
-        try:
+        with running_daemon(config, log) as daemon:
             wait_until(lambda: sources_in_drafts(own_server) == ["<r1@up.test>"])
             own_server.stop()
             wait_until(lambda: any(e["event"] == "mailbox.error" for e in events(log)), timeout=40)
@@ -89,7 +81,3 @@ def test_daemon_survives_a_server_restart(own_server: PrivateDovecot, tmp_path: 
             assert any(e["event"] == "mailbox.reconnected" for e in events(log))
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(timeout=30) == 0
-        finally:
-            if daemon.poll() is None:
-                daemon.kill()
-                daemon.wait()
