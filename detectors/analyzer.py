@@ -93,7 +93,9 @@ class Analyzer:
             return Assessment(False, None, top, tuple(findings), failed_detectors=tuple(failed))
         # CATEGORIES is ordered by precedence: a scam outranks a payment request.
         category = "scam" if "scam" in above else max(above, key=lambda c: by_category[c])
-        hesitant, insisting = self._intent(text)
+        hesitant, insisting = self._intent(
+            text, [f for f in findings if f.category == category and f.score > 0]
+        )
         return Assessment(
             True,
             category,
@@ -122,8 +124,23 @@ class Analyzer:
         score = min(1.0, max(0.0, finding.base_score + sum(m.delta for m in moves)))
         return replace(finding, score=round(score, 3), adjustments=finding.adjustments + moves)
 
-    def _intent(self, text: MessageText) -> tuple[bool, bool]:
+    def _intent(self, text: MessageText, flagged: Sequence[Finding]) -> tuple[bool, bool]:
+        """Hedges and demands count only around the request itself.
+
+        "We must launch before May" in one paragraph does not make "can I pay
+        you on PayPal?" in another an insisting demand.
+        """
         if not self._intent_groups:
             return False, False
         scan = self.lexicon.matcher.scan(text.normalized)
-        return scan.has("hedge"), scan.has("insist")
+        around: set[int] = set()
+        for finding in flagged:
+            for span in finding.evidence:
+                if span.end > span.start:
+                    at = scan.sentence_at(bisect.bisect_left(text.offsets, span.start))
+                    around.update((at - 1, at, at + 1))
+        if not around:  # evidence without a place (sender findings): read it all
+            return scan.has("hedge"), scan.has("insist")
+        hedge = any(hit.sentence in around for hit in scan.get("hedge"))
+        insist = any(hit.sentence in around for hit in scan.get("insist"))
+        return hedge, insist

@@ -45,3 +45,31 @@ def test_evidence_quotes_the_match_across_blank_lines(analyzer: Analyzer) -> Non
     quoted = [span.text for f in assessment.findings for span in f.evidence]
     assert quoted and all(len(q) < 30 for q in quoted)
     assert all("Dear" not in q for q in quoted)
+
+
+@pytest.mark.parametrize(
+    ("text", "hesitant", "insisting"),
+    [
+        (
+            "Our old agency missed the launch, so we hired someone else in March.\n\n"
+            "The designs look great. Is there a way to export them as SVG too?\n\n"
+            "Thanks again for the quick turnaround on the mock-ups last week.\n\n"
+            "By the way, I will pay you on PayPal directly and we skip the fees.",
+            False,
+            False,
+        ),
+        (
+            "I told you twice already. Pay me via PayPal directly or I find someone else.",
+            False,
+            True,
+        ),
+        ("Would it be possible to pay you outside Upwork for the next phase?", True, False),
+    ],
+)
+def test_intent_is_read_around_the_request(
+    analyzer: Analyzer, text: str, hesitant: bool, insisting: bool
+) -> None:
+    """Hedges and demands count near the flagged request, not anywhere in a long message."""
+    assessment = analyzer.assess(text)
+    assert assessment.flagged
+    assert (assessment.hesitant, assessment.insisting) == (hesitant, insisting)
