@@ -73,3 +73,18 @@ def test_intent_is_read_around_the_request(
     assessment = analyzer.assess(text)
     assert assessment.flagged
     assert (assessment.hesitant, assessment.insisting) == (hesitant, insisting)
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("What is your email marketing experience with Mailchimp?", False),
+        ("Call me crazy but I love the second logo more!", False),
+        ("Lets discuss more on Google Hangouts", True),
+        ("Call me on WhatsApp tomorrow", True),
+        ("What is your email? I will send the brief there.", True),
+    ],
+)
+def test_everyday_phrases_near_contact_words(analyzer: Analyzer, text: str, flagged: bool) -> None:
+    """Idioms and job talk that mention contact words stay quiet; real asks are flagged."""
+    assert analyzer.assess(text).flagged is flagged
