@@ -88,3 +88,17 @@ def test_intent_is_read_around_the_request(
 def test_everyday_phrases_near_contact_words(analyzer: Analyzer, text: str, flagged: bool) -> None:
     """Idioms and job talk that mention contact words stay quiet; real asks are flagged."""
     assert analyzer.assess(text).flagged is flagged
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("Pouvez-vous me donner votre adresse email personnelle ?", True),
+        ("Pouvez-vous me donner votre avis sur la maquette ?", False),
+        ("هل يمكنك التواصل معي عبر واتساب؟", True),
+        ("يمكنك التواصل معي هنا على أبورك", False),
+    ],
+)
+def test_polite_asks_in_french_and_arabic(analyzer: Analyzer, text: str, flagged: bool) -> None:
+    """A polite "could you give me your e-mail / reach me on WhatsApp" is still an ask."""
+    assert analyzer.assess(text).flagged is flagged
