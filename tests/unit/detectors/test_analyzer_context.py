@@ -102,3 +102,28 @@ def test_everyday_phrases_near_contact_words(analyzer: Analyzer, text: str, flag
 def test_polite_asks_in_french_and_arabic(analyzer: Analyzer, text: str, flagged: bool) -> None:
     """A polite "could you give me your e-mail / reach me on WhatsApp" is still an ask."""
     assert analyzer.assess(text).flagged is flagged
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("We can sign an NDA and work directly, outside of this platform.", "offplatform_payment"),
+        (
+            "I would rather keep working with you without Upwork in the middle.",
+            "offplatform_payment",
+        ),
+        ("I found you outside Upwork, on Google, and loved your work.", None),
+        ("We work directly with the printer for the final files, you only send the PDF.", None),
+        ("Can you work outside normal hours if needed?", None),
+        (
+            "Please complete 3 simple tasks daily and earn 300 USD, our mentor explains on "
+            "Telegram.",
+            "scam",
+        ),
+    ],
+)
+def test_moving_the_work_itself_off_upwork(
+    analyzer: Analyzer, text: str, category: str | None
+) -> None:
+    """Working together outside Upwork is a request; finding someone outside it is not."""
+    assert analyzer.assess(text).category == category
