@@ -13,7 +13,6 @@ from typing import Any, TextIO
 
 import structlog
 
-POLL_STARTED = "poll.started"
 POLL_FINISHED = "poll.finished"
 POLL_FAILED = "poll.failed"
 MESSAGE_ASSESSED = "message.assessed"

@@ -12,7 +12,7 @@ import datetime
 import re
 import ssl
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.parser import BytesParser
 from typing import Any
@@ -240,19 +240,6 @@ class ImapMailbox:
             for item in responses
             if isinstance(item, tuple)
         )
-
-    def uids_in(self, folder: str) -> list[int]:
-        self.select_readonly(folder)
-        with _translated(self._account, "SEARCH ALL"):
-            return sorted(int(u) for u in self._client.search(["ALL"]))
-
-    def flags(self, uids: Iterable[int]) -> dict[int, tuple[str, ...]]:
-        with _translated(self._account, "FETCH FLAGS"):
-            response = self._client.fetch(list(uids), ["FLAGS"])
-        return {
-            int(uid): tuple(_as_text(f) for f in data.get(b"FLAGS", ()))
-            for uid, data in response.items()
-        }
 
 
 @contextlib.contextmanager

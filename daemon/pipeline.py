@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from onplatform.config.schema import DetectorSettings
 from onplatform.daemon.errors import ConfigError
@@ -42,12 +41,6 @@ def build_analyzer(settings: DetectorSettings, log: Logger | None = None) -> Ana
     except (LexiconError, RegistryError) as err:
         raise ConfigError(f"detectors: {err}") from err
     return Analyzer(detectors, lexicon, threshold=settings.threshold, on_failure=failed)
-
-
-def lexicon_paths_exist(paths: Sequence[Path]) -> None:
-    for index, path in enumerate(paths):
-        if not path.is_file():
-            raise ConfigError(f"detectors.lexicon_paths[{index}]: {path} is not a file")
 
 
 def assess(analyzer: Analyzer, notification: Notification) -> Assessment:

@@ -176,8 +176,8 @@ class AccountPoller:
                     break
                 self._poll_folder(mailbox, folder, summary)
             summary.duration_ms = int((time.monotonic() - started) * 1000)
-            if not self.dry_run:
-                self.state.record_poll(self.account.name, True, None, summary.messages)
+            # A dry run's state is an in-memory copy: its writes vanish with it.
+            self.state.record_poll(self.account.name, True, None, summary.messages)
             self._last_error = None
             self.log.info(
                 events.POLL_FINISHED,
@@ -210,8 +210,7 @@ class AccountPoller:
             self._failures += 1
             delay = backoff_delay(self._failures)
             self._retry_at = time.monotonic() + delay
-            if not self.dry_run:
-                self.state.record_poll(self.account.name, False, error, 0)
+            self.state.record_poll(self.account.name, False, error, 0)
             # A refused login is said once per change, not at every poll.
             if not (isinstance(err, AuthenticationError) and error == self._last_error):
                 self.log.error(
