@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from onplatform.config.schema import DEFAULT_CONFIG_PATH, Settings, load_config
+from onplatform.config.schema import DEFAULT_CONFIG_PATH, DetectorSettings, Settings, load_config
 from onplatform.daemon import log as events
 from onplatform.daemon.credentials import read_password, world_readable
 from onplatform.daemon.drafts import DraftRenderer
@@ -27,6 +27,7 @@ from onplatform.daemon.mailbox import connect
 from onplatform.daemon.metrics import Metrics, MetricsServer
 from onplatform.daemon.notification import parse_notification
 from onplatform.daemon.pipeline import Verdict, build_analyzer, judge
+from onplatform.daemon.policy import decide
 from onplatform.daemon.poller import AccountPoller
 from onplatform.daemon.scheduler import Daemon
 from onplatform.daemon.state import AccountReport, StateStore
@@ -248,8 +249,6 @@ def _scan_analyzer(args: argparse.Namespace) -> Analyzer:
     path = _config_path(args.config)
     if args.config or os.environ.get("ONPLATFORM_CONFIG") or path.exists():
         return build_analyzer(load_config(path).detectors)
-    from onplatform.config.schema import DetectorSettings
-
     return build_analyzer(DetectorSettings())
 
 
@@ -368,8 +367,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 verdict = Verdict(verdict.assessment, "none")
         else:
             text = item["text"]
-            from onplatform.daemon.policy import decide
-
             assessment = analyzer.assess(text)
             verdict = Verdict(assessment, decide(assessment, earlier))
         if client and verdict.assessment.flagged:
