@@ -485,6 +485,8 @@ class Scan:
         self._mark_tokens = mark_tokens
         """Every marker token, for telling words from markers."""
         self._spans: list[tuple[int, int]] | None = None
+        self._span_edges: tuple[list[int], list[int]] | None = None
+        self._words_before_marks: list[int] | None = None
         self._agreed: bool | None = None
         self._words: list[tuple[int, int]] | None = None
         self._spaced: str | None = None
@@ -585,15 +587,31 @@ class Scan:
         return self._spans
 
     def sentence_at(self, position: int) -> int:
-        """The sentence of the word at a character position of the normalised text."""
-        return self._hit_at(position, position + 1).sentence
+        """The sentence of the word at a character position of the normalised text.
+
+        Counted with ``str.split`` on the text before ``position`` when the words are
+        plain (the common case), so no span of every token is built.
+        """
+        spaced = self._plain_words()
+        if spaced is None or self._symbols or not 0 <= position < len(spaced):
+            return self._hit_at(position, position + 1).sentence
+        if spaced[position] == " ":  # between words: the next word, as _hit_at reads it
+            word = len(spaced[:position].split())
+        else:
+            word = len(spaced[: position + 1].split()) - 1
+        if self._words_before_marks is None:
+            self._words_before_marks = [at - i for i, at in enumerate(self._mark_tokens)]
+        token = word + bisect.bisect_right(self._words_before_marks, word)
+        return self.sentence(min(token, max(0, len(self.tokens) - 1)))
 
     def _hit_at(self, start: int, end: int) -> Hit:
-        spans = self._token_spans()
-        ends = [s[1] for s in spans]
-        first = min(bisect.bisect_left(ends, start + 1), max(0, len(spans) - 1))
-        last = max(first + 1, bisect.bisect_left([s[0] for s in spans], end))
-        return Hit(first, min(last, len(spans)), self.sentence(first))
+        if self._span_edges is None:
+            spans = self._token_spans()
+            self._span_edges = ([s[0] for s in spans], [s[1] for s in spans])
+        starts, ends = self._span_edges
+        first = min(bisect.bisect_left(ends, start + 1), max(0, len(starts) - 1))
+        last = max(first + 1, bisect.bisect_left(starts, end))
+        return Hit(first, min(last, len(starts)), self.sentence(first))
 
     def _agree(self) -> bool:
         """Whether the words of the text line up with the tokens that are not markers.

@@ -151,3 +151,11 @@ def test_adversarial_text_costs_milliseconds(analyzer: Analyzer, text: str) -> N
     started = time.process_time()
     analyzer.assess(text)
     assert time.process_time() - started < 0.5
+
+
+@pytest.mark.parametrize("text", normalized_texts(400, seed=9))
+def test_sentence_at_agrees_with_the_token_spans(lexicon: Lexicon, text: str) -> None:
+    scan = m.Scan(lexicon.matcher, text)
+    reference = m.Scan(lexicon.matcher, text)
+    for position in range(len(text)):
+        assert scan.sentence_at(position) == reference._hit_at(position, position + 1).sentence
