@@ -593,12 +593,14 @@ class Scan:
         plain (the common case), so no span of every token is built.
         """
         spaced = self._plain_words()
-        if spaced is None or self._symbols or not 0 <= position < len(spaced):
+        if spaced is None or not 0 <= position < len(spaced):
             return self._hit_at(position, position + 1).sentence
-        if spaced[position] == " ":  # between words: the next word, as _hit_at reads it
+        if spaced[position] == " ":  # between words: the next token, as _hit_at reads it
             word = len(spaced[:position].split())
         else:
             word = len(spaced[: position + 1].split()) - 1
+        # A symbol ("$", "%") is a token of its own but a space in ``spaced``.
+        word += sum(self.text.count(symbol, 0, position) for symbol in self._symbols)
         if self._words_before_marks is None:
             self._words_before_marks = [at - i for i, at in enumerate(self._mark_tokens)]
         token = word + bisect.bisect_right(self._words_before_marks, word)

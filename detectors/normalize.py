@@ -460,8 +460,7 @@ def _number_words(text: _Text) -> None:
     if not chars.isascii() and _CJK_DIGIT_RUN.search(chars) is not None:
         text.rewrite(_CJK_DIGIT_RUN, _cjk_digits)
         chars = text.chars
-    words = chars.replace(",", " ").replace(".", " ").replace("-", " ").split()
-    if sum(map(_NUMBER_WORDS.__contains__, words)) < 4:
+    if not _may_hold_a_number_run(chars):
         return
     edits: list[tuple[int, int, str]] = []
     run: list[re.Match[str]] = []
@@ -485,6 +484,36 @@ def _number_words(text: _Text) -> None:
             if word in _NUMBER_WORDS or word.isdigit() or word in _PLUS_WORDS:
                 run.append(match)
     text.apply(edits)
+
+
+def _may_hold_a_number_run(chars: str) -> bool:
+    """Whether three number words follow each other, digits allowed between them.
+
+    A cheap superset of what the rewrite below accepts: words are cut at every
+    punctuation mark, so any run it finds is seen here too; each word becomes one
+    letter (``n`` a number word, ``d`` digits, ``.`` anything else) at C speed.
+    """
+    if chars.isascii():  # bytes: translate and split are several times faster
+        raw = chars.encode("ascii").translate(_ASCII_WORD_BYTES).split()
+        if sum(map(_ASCII_NUMBER_WORDS.__contains__, raw)) < 3:
+            return False
+        words = chars.translate(_ASCII_WORD_TABLE).split()
+    else:
+        words = _WORD.findall(chars)
+        if sum(map(_NUMBER_WORDS.__contains__, words)) < 3:
+            return False
+    kinds = "".join(
+        map(_NUMBER_KIND.get, words, map(_DIGIT_KIND.__getitem__, map(str.isdigit, words)))
+    )
+    return _THREE_NUMBER_WORDS.search(kinds) is not None
+
+
+_ASCII_WORD_TABLE = {c: " " for c in range(128) if not chr(c).isalnum()}
+_ASCII_WORD_BYTES = bytes(c if chr(c).isalnum() else 32 for c in range(128)) + bytes(128)
+_ASCII_NUMBER_WORDS = frozenset(w.encode() for w in _NUMBER_WORDS if w.isascii())
+_NUMBER_KIND = dict.fromkeys(_NUMBER_WORDS, "n")
+_DIGIT_KIND = (".", "d")
+_THREE_NUMBER_WORDS = re.compile("n[nd]*n[nd]*n")
 
 
 def _run_digits(run: Sequence[re.Match[str]], chars: str) -> str:
