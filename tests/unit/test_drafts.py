@@ -7,6 +7,8 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from onplatform.config.schema import DraftSettings
 from onplatform.daemon.drafts import DraftRenderer
@@ -133,3 +135,30 @@ def test_reply_in_the_clients_language(
     body, used = renderer.render_body("decline", detected, "Maria Lopez")
     assert used == language
     assert body.startswith(greeting)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    subject=st.text(min_size=1, max_size=300),
+    name=st.text(max_size=60),
+    body_extra=st.text(max_size=400),
+)
+def test_draft_bytes_parse_back_to_what_was_written(
+    subject: str, name: str, body_extra: str
+) -> None:
+    """Any subject, client name or signature (accents, CJK, "=", long lines) comes back
+    intact from a standard parser: the headers are encoded and folded, the body
+    quoted-printable when it needs to be."""
+    signature = "Sam C. " + body_extra
+    renderer = DraftRenderer(DraftSettings(freelancer_name="Sam Carter", signature=signature))
+    draft = renderer.build(
+        notification(subject=subject, client_name=name), "decline", "en", "Zoë Ünal <z@ex.com>"
+    )
+    assert all(len(line) <= 998 for line in draft.raw.split(b"\r\n"))
+    assert b"\n" not in draft.raw.replace(b"\r\n", b"")
+    message = email.message_from_bytes(draft.raw, policy=default)
+    assert message["Subject"] == draft.subject
+    assert message["From"].addresses[0].display_name == "Zoë Ünal"
+    assert message["From"].addresses[0].addr_spec == "z@ex.com"
+    body = message.get_content()  # type: ignore[attr-defined]
+    assert body.replace("\r\n", "\n") == draft.body.replace("\r\n", "\n").replace("\r", "\n")
