@@ -66,6 +66,9 @@ class DetectorSettings:
     lexicon_paths: tuple[Path, ...] = ()
     rules: tuple[Mapping[str, Any], ...] = ()
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    workers: int | None = None
+    """Processes that parse and assess a large poll (a first start, a backfill);
+    None: one per available core, none on a single core; 0 or 1: never."""
 
     def enabled(self, name: str) -> bool:
         return bool(self.tables.get(name, {}).get("enabled", True))
@@ -348,7 +351,7 @@ def _detectors(table: _Table, base_dir: Path) -> DetectorSettings:
     tables: dict[str, Mapping[str, Any]] = {}
     rules: list[Mapping[str, Any]] = []
     for key, value in table.value.items():
-        if key in {"threshold", "lexicon_paths"}:
+        if key in {"threshold", "lexicon_paths", "workers"}:
             continue
         if key == "rules":
             for index, rule in enumerate(_table_list(value, table.key_path("rules"))):
@@ -363,7 +366,17 @@ def _detectors(table: _Table, base_dir: Path) -> DetectorSettings:
         lexicon_paths=tuple(_path(p, base_dir) for p in table.strings("lexicon_paths", ())),
         rules=tuple(rules),
         tables=tables,
+        workers=_workers(table),
     )
+
+
+def _workers(table: _Table) -> int | None:
+    value = table.value.get("workers", "auto")
+    if value == "auto":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 64:
+        return value
+    raise ConfigError(f'{table.key_path("workers")}: expected "auto" or an integer 0..64')
 
 
 def _logging(table: _Table) -> LoggingSettings:

@@ -26,6 +26,7 @@ from onplatform.daemon.log import configure, get_logger
 from onplatform.daemon.mailbox import connect
 from onplatform.daemon.metrics import Metrics, MetricsServer
 from onplatform.daemon.notification import parse_notification
+from onplatform.daemon.parallel import default_workers
 from onplatform.daemon.pipeline import Verdict, build_analyzer, judge
 from onplatform.daemon.policy import decide
 from onplatform.daemon.poller import AccountPoller
@@ -71,6 +72,8 @@ def _pollers(settings: Settings, dry_run: bool) -> list[AccountPoller]:
     renderer = DraftRenderer(settings.drafts)
     if settings.source is not None and world_readable(settings.source):
         log.warning(events.CONFIG_WARNING, problem=f"{settings.source} is readable by others")
+    configured = settings.detectors.workers
+    workers = default_workers() if configured is None else configured
     pollers = []
     for index, account in enumerate(settings.accounts):
 
@@ -83,7 +86,15 @@ def _pollers(settings: Settings, dry_run: bool) -> list[AccountPoller]:
         state = store.snapshot() if dry_run else store
         pollers.append(
             AccountPoller(
-                account, password, state, analyzer, renderer, connect, log, dry_run=dry_run
+                account,
+                password,
+                state,
+                analyzer,
+                renderer,
+                connect,
+                log,
+                dry_run=dry_run,
+                workers=workers,
             )
         )
     return pollers

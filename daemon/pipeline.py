@@ -67,7 +67,13 @@ def assess(analyzer: Analyzer, notification: Notification) -> Assessment:
 def judge(
     analyzer: Analyzer, notification: Notification, earlier_actions: Sequence[str]
 ) -> Verdict:
-    assessment = assess(analyzer, notification)
+    return verdict_for(assess(analyzer, notification), notification, earlier_actions)
+
+
+def verdict_for(
+    assessment: Assessment, notification: Notification, earlier_actions: Sequence[str]
+) -> Verdict:
+    """The action for an assessment already made (in a worker process, say)."""
     action = decide(assessment, earlier_actions)
     if notification.kind != "client":
         # Only a client's room can be answered; phishing is alerted, never replied to.

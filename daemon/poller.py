@@ -11,21 +11,24 @@ up in Drafts by its marker header before anything is appended again.
 from __future__ import annotations
 
 import datetime
+import itertools
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from onplatform.config.schema import AccountSettings
 from onplatform.daemon import log as events
 from onplatform.daemon.drafts import SOURCE_HEADER, Draft, DraftRenderer
-from onplatform.daemon.errors import AuthenticationError, DraftError, MailboxError, MessageError
+from onplatform.daemon.errors import AuthenticationError, DraftError, MailboxError
 from onplatform.daemon.language import detect_language
 from onplatform.daemon.log import Logger
 from onplatform.daemon.mailbox import ImapMailbox
-from onplatform.daemon.notification import Notification, parse_notification
-from onplatform.daemon.pipeline import Verdict, judge
+from onplatform.daemon.notification import Notification
+from onplatform.daemon.parallel import MIN_BATCH, AssessPool, Parsed, parse_and_assess
+from onplatform.daemon.pipeline import Verdict, verdict_for
 from onplatform.daemon.state import STALE_REASON, FolderProgress, StateStore
 from onplatform.detectors.analyzer import Analyzer
 
@@ -90,6 +93,7 @@ class AccountPoller:
         *,
         dry_run: bool = False,
         stop: threading.Event | None = None,
+        workers: int = 0,
     ) -> None:
         self.account = account
         self._password = password
@@ -99,6 +103,8 @@ class AccountPoller:
         self._connector = connector
         self.log = log.bind(account=account.name)
         self.dry_run = dry_run
+        self.workers = workers
+        """Processes that parse and assess a large poll's mail; below 2, none."""
         self.stop = stop or threading.Event()
         self._mailbox: ImapMailbox | None = None
         self._drafts_folder: str | None = None
@@ -317,13 +323,52 @@ class AccountPoller:
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         done = 0
-        for batch in self._fetch(mailbox, uids):
-            if self.stop.is_set():
-                return  # the batch in hand was finished; the rest waits for the next run
-            self._handle_batch(mailbox, folder, uidvalidity, batch, summary, cutoff, advance)
-            done += len(batch)
-            if progress is not None:
-                progress(done, len(uids))
+        pool = self._pool_for(len(uids))
+        # With workers, batch n is parsed and assessed while batch n + 1 is fetched.
+        ahead: tuple[list[_Fetched], Iterator[Parsed | None] | None] | None = None
+        try:
+            for batch in itertools.chain(self._fetch(mailbox, uids), [None]):
+                if self.stop.is_set():
+                    return  # the batch in hand was finished; the rest waits for the next run
+                if batch is not None and pool is not None:
+                    started = pool.submit([f.raw for f in batch])
+                else:
+                    started = None
+                if ahead is not None:
+                    held, parsed = ahead
+                    results = self._parsed(held, parsed)
+                    self._handle_batch(
+                        mailbox, folder, uidvalidity, held, results, summary, cutoff, advance
+                    )
+                    done += len(held)
+                    if progress is not None:
+                        progress(done, len(uids))
+                ahead = None if batch is None else (batch, started)
+        finally:
+            if pool is not None:
+                pool.close()
+
+    def _pool_for(self, count: int) -> AssessPool | None:
+        if self.workers < 2 or count < MIN_BATCH:
+            return None
+        self.log.info(events.WORKERS_STARTED, workers=self.workers, messages=count)
+        return AssessPool(self.analyzer, self.workers)
+
+    def _parsed(
+        self, batch: Sequence[_Fetched], started: Iterator[Parsed | None] | None
+    ) -> list[Parsed | None]:
+        """Each message parsed and assessed: by the workers, else (or if one died) here."""
+        if started is not None:
+            try:
+                results = list(started)
+            except BrokenProcessPool:
+                self.log.warning(events.WORKERS_FAILED, messages=len(batch))
+            else:
+                for parsed in results:
+                    for detector, error in parsed.detector_errors if parsed else ():
+                        self.log.error(events.DETECTOR_FAILED, detector=detector, error=error)
+                return results
+        return [None if f.raw is None else parse_and_assess(self.analyzer, f.raw) for f in batch]
 
     def _fetch(self, mailbox: ImapMailbox, uids: Sequence[int]) -> Iterator[list[_Fetched]]:
         batch_size = self.account.fetch_batch
@@ -342,6 +387,7 @@ class AccountPoller:
         folder: str,
         uidvalidity: int,
         batch: Sequence[_Fetched],
+        results: Sequence[Parsed | None],
         summary: PollSummary,
         cutoff: datetime.datetime | None,
         advance: bool,
@@ -350,8 +396,8 @@ class AccountPoller:
         history: dict[str, list[str]] = {}
         seen: set[str] = set()
         outcomes = [
-            self._assess(fetched, folder, summary, cutoff, history, seen, sweep=not advance)
-            for fetched in batch
+            self._assess(fetched, parsed, folder, summary, cutoff, history, seen, not advance)
+            for fetched, parsed in zip(batch, results, strict=True)
         ]
         summary.messages += len(batch)
         to_append = self._drafts_to_append([o for o in outcomes if o.draft is not None], mailbox)
@@ -432,6 +478,7 @@ class AccountPoller:
     def _assess(
         self,
         fetched: _Fetched,
+        parsed: Parsed | None,
         folder: str,
         summary: PollSummary,
         cutoff: datetime.datetime | None,
@@ -439,10 +486,10 @@ class AccountPoller:
         seen: set[str],
         sweep: bool,
     ) -> _Outcome:
-        """Parse, classify, judge and render one message; no writes, no IMAP."""
+        """Classify, judge and render one parsed message; no writes, no IMAP."""
         account = self.account.name
         log = self.log.bind(folder=folder, uid=fetched.uid)
-        if fetched.raw is None:
+        if parsed is None:
             reason = (
                 "too_large"
                 if fetched.size > self.account.max_message_bytes
@@ -451,11 +498,10 @@ class AccountPoller:
             log.warning(events.MESSAGE_PARKED, reason=reason, size=fetched.size)
             summary.skipped += 1
             return _Outcome(fetched.uid, log, status="parked", reason=reason)
-        try:
-            notification = parse_notification(fetched.raw)
-        except MessageError as err:
+        notification = parsed.notification
+        if notification is None:
             summary.failed += 1
-            return _Outcome(fetched.uid, log, status="failed", reason=str(err))
+            return _Outcome(fetched.uid, log, status="failed", reason=parsed.error)
         if notification.defects:
             log.info(events.MESSAGE_DEFECTS, defects=list(notification.defects[:5]))
         outcome = _Outcome(fetched.uid, log, status="done", notification=notification)
@@ -477,7 +523,8 @@ class AccountPoller:
         client = notification.client_key
         earlier = [e.action for e in self.state.client_history(account, client)]
         earlier += history.get(client, [])
-        verdict = judge(self.analyzer, notification, earlier)
+        assert parsed.assessment is not None  # every client or phishing mail is assessed
+        verdict = verdict_for(parsed.assessment, notification, earlier)
         outcome.verdict = verdict
         self._report(log, notification, verdict, summary)
         if verdict.action == "none":

@@ -38,6 +38,8 @@ def test_defaults() -> None:
     assert settings.accounts[0].poll_interval == 60.0
     assert settings.accounts[0].drafts_folder is None
     assert settings.dry_run is False
+    assert settings.detectors.workers is None  # "auto": one per core
+    assert parse_settings({**BASE, "detectors": {"workers": 0}}).detectors.workers == 0
 
 
 @pytest.mark.parametrize(
@@ -56,6 +58,8 @@ def test_defaults() -> None:
         ({"accounts": []}, "accounts: at least one"),
         ({**BASE, "logging": {"level": "loud"}}, "logging.level: must be"),
         ({**BASE, "detectors": {"threshold": 2}}, "detectors.threshold: 2.0 is outside"),
+        ({**BASE, "detectors": {"workers": "many"}}, "detectors.workers: expected \"auto\""),
+        ({**BASE, "detectors": {"workers": -1}}, "detectors.workers: expected \"auto\""),
         (
             {**BASE, "detectors": {"phrases": {"enabled": "yes"}}},
             "detectors.phrases.enabled: expected true or false",

@@ -1,0 +1,138 @@
+"""Parsing and assessment of a large batch spread over worker processes.
+
+A first start on an old mailbox, or a backfill, hands thousands of messages to
+one poll. Parsing and detection are pure CPU work in Python, so one process
+uses one core; this module runs them in forked workers, which inherit the
+analyzer already built (nothing is pickled but the mail going in and the
+results coming out). Everything with side effects (IMAP, state, drafts, logs)
+stays in the daemon's own process, so the exactly-one-draft guarantees do not
+change. Small polls, the steady state, never start a worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+
+from onplatform.daemon.errors import MessageError
+from onplatform.daemon.notification import Notification, parse_notification
+from onplatform.daemon.pipeline import assess
+from onplatform.detectors.analyzer import Analyzer, Assessment
+
+MIN_BATCH = 200
+"""Below this many messages, forking costs more than it saves."""
+_CHUNK = 25
+"""Messages per task: enough to amortise the round trip, small enough to balance."""
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One message parsed and, when it came from a client or a phisher, assessed."""
+
+    notification: Notification | None
+    error: str | None = None
+    """Why the mail could not be parsed (a MessageError's text)."""
+    assessment: Assessment | None = None
+    detector_errors: tuple[tuple[str, str], ...] = ()
+    """(detector, exception type) for each detector that failed on this message."""
+
+
+def parse_and_assess(analyzer: Analyzer, raw: bytes) -> Parsed:
+    try:
+        notification = parse_notification(raw)
+    except MessageError as err:
+        return Parsed(None, error=str(err))
+    if notification.kind in {"platform", "other"}:
+        return Parsed(notification)
+    return Parsed(notification, assessment=assess(analyzer, notification))
+
+
+def default_workers() -> int:
+    """The cores this process may run on: one worker each, none on a single core."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return cores if cores > 1 else 0
+
+
+class AssessPool:
+    """Worker processes for one large poll; ``close`` (or ``with``) ends them."""
+
+    def __init__(self, analyzer: Analyzer, workers: int) -> None:
+        self._executor = ProcessPoolExecutor(
+            max_workers=workers,
+            # fork: the workers share the built analyzer instead of rebuilding it (~1 s).
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_start_worker,
+            initargs=(analyzer,),
+        )
+
+    def submit(self, raws: Sequence[bytes | None]) -> Iterator[Parsed | None]:
+        """Start a batch; the iterator returned yields its results in order.
+
+        ``None`` raws (unfetched messages) give ``None``. Raises BrokenProcessPool
+        while iterating if a worker died: the caller redoes that batch itself.
+        """
+        wanted = [raw for raw in raws if raw is not None]
+        futures: list[Future[list[Parsed]]] = [
+            self._executor.submit(_work, wanted[at : at + _CHUNK])
+            for at in range(0, len(wanted), _CHUNK)
+        ]
+        return _results(raws, futures)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> AssessPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _results(
+    raws: Sequence[bytes | None], futures: Sequence[Future[list[Parsed]]]
+) -> Iterator[Parsed | None]:
+    chunks = (item for future in futures for item in future.result())
+    for raw in raws:
+        yield None if raw is None else next(chunks)
+
+
+_worker_analyzer: list[Analyzer] = []
+"""The analyzer of this worker process (empty in the daemon itself)."""
+_failures: list[tuple[str, str]] = []
+
+
+def _start_worker(analyzer: Analyzer) -> None:
+    # The daemon's handlers were inherited: a worker must just stop on SIGTERM, and
+    # leave SIGINT (a terminal's Ctrl-C reaches the whole group) to the daemon.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # Failures travel back as data: a forked child must not write to the daemon's log
+    # (another thread of the daemon may have held a stream's lock at the fork).
+    logging.disable(logging.CRITICAL)
+    analyzer.on_failure = _record_failure
+    _worker_analyzer[:] = [analyzer]
+
+
+def _record_failure(detector: str, error: Exception) -> None:
+    _failures.append((detector, type(error).__name__))
+
+
+def _work(raws: Sequence[bytes]) -> list[Parsed]:
+    (analyzer,) = _worker_analyzer
+    results = []
+    for raw in raws:
+        _failures.clear()
+        parsed = parse_and_assess(analyzer, raw)
+        if _failures:
+            parsed = Parsed(parsed.notification, parsed.error, parsed.assessment, tuple(_failures))
+        results.append(parsed)
+    return results
