@@ -26,6 +26,7 @@ import bisect
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import compress, count, islice
 from operator import methodcaller
 from typing import NamedTuple
@@ -181,6 +182,13 @@ def expand_term(term: str) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]
 
     Raises ``ValueError`` when the term needs a regular expression.
     """
+    sequences, refused = _expand_term(term)
+    return list(sequences), list(refused)
+
+
+@lru_cache(maxsize=16384)
+def _expand_term(term: str) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    """:func:`expand_term`, remembered: the lexicon loader checks each term, then adds it."""
     body = term.strip()
     refused: list[tuple[str, ...]] = []
     while True:
@@ -197,14 +205,14 @@ def expand_term(term: str) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]
     for string in strings:
         spaced = _space_cjk(string) if not string.isascii() and _CJK.search(string) else string
         tokens = tuple(_space_symbols(spaced.translate(_TERM_TABLE)).split())
-        if not tokens or any(t.strip("*") == "" or "*" in t.strip("*") for t in tokens):
-            if not tokens:
-                continue
+        if not tokens:
+            continue
+        if "*" in string and any(t.strip("*") == "" or "*" in t.strip("*") for t in tokens):
             raise ValueError(term)
         sequences.append(tokens)
     if not sequences:
         raise ValueError(term)
-    return list(dict.fromkeys(sequences)), refused
+    return tuple(dict.fromkeys(sequences)), tuple(refused)
 
 
 # --- the trie -------------------------------------------------------------------------------
@@ -283,6 +291,7 @@ class TermMatcher:
         self._endings: dict[int, set[str]] = {}
         self._parts: list[str] = []
         self.regexes: dict[str, list[RegexTerm]] = {}
+        self._registered: set[str] = set()
         for name, group_terms in terms.items():
             for term in group_terms:
                 self._add(name, term)
@@ -296,14 +305,17 @@ class TermMatcher:
 
     def _add(self, group: str, term: str) -> None:
         try:
-            sequences, refused = expand_term(term)
+            sequences, refused = _expand_term(term)
         except ValueError:
             self._add_regex(group, term)
             return
+        registered = self._registered
         for tokens in sequences:
             node: _Node | None = None
             for token in tokens:
-                self._register(token)
+                if token not in registered:
+                    registered.add(token)
+                    self._register(token)
                 children = self._root if node is None else node.children
                 node = children.setdefault(token, _Node())
             assert node is not None
