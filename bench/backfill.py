@@ -150,6 +150,16 @@ def run(messages: int = 10_000, profile_messages: int = 2_000) -> list[Section]:
         say(f"backfill: loaded in {load_s:.1f} s; running poll-once")
         result = run_cli(["poll-once", "--config", str(config)], work / "poll", timeout=1800)
         section.rows += poll_rows(result, batch, "poll-once")
+        say("backfill: the same poll in one process (workers = 0)")
+        alone_config = write_config(
+            work,
+            endpoint,
+            state_name="alone.sqlite3",
+            name="alone.toml",
+            extra=("[detectors]", "workers = 0"),
+        )
+        alone = run_cli(["poll-once", "--config", str(alone_config)], work / "alone", timeout=1800)
+        section.rows += poll_rows(alone, batch, "poll-once, workers = 0 (one process)")[:1]
 
         say("backfill: references")
         fetch_s, bodies = bare_fetch(endpoint, "INBOX")
@@ -244,7 +254,9 @@ def profile(
         client.create_folder("Profile")
     load_maildir(server, "Profile", batch.raws)
     say(f"backfill: profiling poll-once over {messages:,} messages")
-    config = write_config(work / "profile", endpoint, folders=("Profile",))
+    config = write_config(
+        work / "profile", endpoint, folders=("Profile",), extra=("[detectors]", "workers = 0")
+    )
     section = breakdown(config, work / "profile-out", messages)
     section.notes.append(
         f"unprofiled, the backfill's poll-once above took {unprofiled_ms:.2f} ms per message "

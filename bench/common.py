@@ -417,8 +417,12 @@ def write_config(
     state_name: str = "state.sqlite3",
     name: str = "config.toml",
     folders: Sequence[str] = ("INBOX",),
+    extra: Sequence[str] = (),
 ) -> Path:
-    """A config in the format of tests/conftest.py::write_config (plain IMAP on loopback)."""
+    """A config in the format of tests/conftest.py::write_config (plain IMAP on loopback).
+
+    ``extra``: more top-level lines, e.g. ``("[detectors]", "workers = 0")``.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     secret = directory / "password"
     secret.write_text(endpoint.password + "\n")
@@ -445,6 +449,8 @@ def write_config(
         "",
         "[logging]",
         'format = "json"',
+        "",
+        *extra,
     ]
     path = directory / name
     path.write_text("\n".join(lines) + "\n")

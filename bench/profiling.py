@@ -85,7 +85,7 @@ def classify(callee_file: str, callee_func: str, deeper_files: list[str]) -> str
     if callee_file.endswith("daemon/pipeline.py"):
         return "detectors (judge / Analyzer.assess)"
     if callee_file.endswith("daemon/language.py"):
-        return "language id (py3langid)"
+        return "language id"
     if callee_file.endswith("daemon/drafts.py"):
         return "render draft (jinja2 + email)"
     if callee_file.endswith(("daemon/state.py", "contextlib.py")):
@@ -252,7 +252,8 @@ def run(messages: int = 2_000) -> Section:
     batch = notifications(messages, tag="profile")
     with private_dovecot() as (server, endpoint), workdir("profile") as work:
         load_maildir(server, "INBOX", batch.raws)
-        config = write_config(work, endpoint)
+        # One process: py-spy follows the daemon, not worker processes.
+        config = write_config(work, endpoint, extra=("[detectors]", "workers = 0"))
         say(f"profiling one poll-once over {messages} messages")
         return breakdown(config, work / "profile", messages)
 
