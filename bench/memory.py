@@ -7,7 +7,8 @@ has finished; then VmRSS is read at every poll.finished for ~60 s of idle polls.
 2,000 polls would take over half an hour at 1 s, so the number of polls that fit
 is reported and the flatness is judged on them. Side by side: the RSS of a daemon
 on an empty INBOX, and of a bare interpreter with the product's modules imported
-and its detectors, templates and language model loaded.
+and its detectors, templates and language identification loaded (on a Portuguese
+message, which the English fast path does not take).
 
 Run: ``.venv/bin/python -m bench.memory [--messages 10000] [--seconds 60]``.
 """
@@ -57,11 +58,11 @@ from onplatform.daemon.drafts import DraftRenderer
 DraftRenderer(DraftSettings(freelancer_name="Sam"))
 steps.append(rss())
 from onplatform.daemon.language import detect_language
-detect_language("Thanks for the proposal, can you start on Monday next week?")
+detect_language("Obrigado pela proposta, você pode começar na segunda-feira que vem?")
 steps.append(rss())
 print(*steps)
 """
-STEPS = ("python", "+ imports", "+ analyzer", "+ templates", "+ language model")
+STEPS = ("python", "+ imports", "+ analyzer", "+ templates", "+ language id")
 
 
 def baseline_modules() -> list[int]:
