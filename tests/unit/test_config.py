@@ -58,8 +58,8 @@ def test_defaults() -> None:
         ({"accounts": []}, "accounts: at least one"),
         ({**BASE, "logging": {"level": "loud"}}, "logging.level: must be"),
         ({**BASE, "detectors": {"threshold": 2}}, "detectors.threshold: 2.0 is outside"),
-        ({**BASE, "detectors": {"workers": "many"}}, "detectors.workers: expected \"auto\""),
-        ({**BASE, "detectors": {"workers": -1}}, "detectors.workers: expected \"auto\""),
+        ({**BASE, "detectors": {"workers": "many"}}, 'detectors.workers: expected "auto"'),
+        ({**BASE, "detectors": {"workers": -1}}, 'detectors.workers: expected "auto"'),
         (
             {**BASE, "detectors": {"phrases": {"enabled": "yes"}}},
             "detectors.phrases.enabled: expected true or false",
