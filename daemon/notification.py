@@ -12,6 +12,7 @@ import datetime
 import email.errors
 import hashlib
 import html
+import logging
 import re
 from dataclasses import dataclass
 from email.header import decode_header, make_header
@@ -23,6 +24,13 @@ from typing import Any, Literal
 import mailparser
 
 from onplatform.daemon.errors import MessageError
+
+# mail-parser logs what it fails to decode with the text itself ("Failed decoding header
+# part: <subject>"); nothing is configured for the stdlib's logging, so that would reach
+# stderr and the journal. Its problems reach us as defects and MessageError instead.
+_MAILPARSER_LOG = logging.getLogger("mailparser")
+_MAILPARSER_LOG.addHandler(logging.NullHandler())
+_MAILPARSER_LOG.propagate = False
 
 SenderKind = Literal["client", "platform", "phishing", "other"]
 

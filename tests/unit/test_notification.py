@@ -236,3 +236,15 @@ def test_trimmed_parser_still_overrides_a_mail_parser_step() -> None:
     """The step skipped for speed still exists in mail-parser (an upgrade would lose the saving)."""
     assert callable(vars(mailparser.MailParser).get("_make_mail"))
     assert _Parser.from_bytes(b"Subject: x\r\n\r\nhi\r\n").mail == {}
+
+
+def test_mail_parser_logs_nothing_of_the_mail(capfd: pytest.CaptureFixture[str]) -> None:
+    """mail-parser quotes undecodable headers in its log lines: none of it reaches stderr."""
+    import logging
+
+    parse_notification((FIXTURES / "broken_truncated_multipart.eml").read_bytes())
+    logging.getLogger("mailparser.utils").error("Failed decoding header part: SECRET-SUBJECT")
+    logging.getLogger("mailparser.core").warning("Email content 'mixed' not handled")
+    captured = capfd.readouterr()
+    assert "SECRET-SUBJECT" not in captured.err + captured.out
+    assert "not handled" not in captured.err + captured.out
