@@ -603,7 +603,7 @@ class AccountPoller:
             score=assessment.score,
             action=verdict.action,
         )
-        log.info(events.MESSAGE_ASSESSED, flagged=assessment.flagged)
+        log.debug(events.MESSAGE_ASSESSED, flagged=assessment.flagged)
         if not assessment.flagged:
             return
         summary.alerts += 1
