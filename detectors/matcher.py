@@ -27,8 +27,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import compress, count, islice
-from operator import methodcaller
+from itertools import accumulate, compress, count, islice, repeat
+from operator import add, methodcaller
 from typing import NamedTuple
 
 import regex
@@ -476,22 +476,7 @@ class Scan:
         marked = _mark_sentences(text)
         tokens = _split(marked)
         self.tokens = tokens
-        marks: list[int] = []
-        mark_tokens: list[int] = []
-        self._merged = False
-        if _MARK in marked:
-            at = -1
-            try:
-                while True:
-                    at = tokens.index(_MARK, at + 1)
-                    mark_tokens.append(at)
-                    if not marks or marks[-1] != at - 1 or tokens[at - 1] != _MARK:
-                        marks.append(at)
-                    else:
-                        marks[-1] = at  # "\n\n" or ". \n" end one sentence, not two
-                        self._merged = True
-            except ValueError:
-                pass
+        marks, mark_tokens = _sentence_marks(tokens) if _MARK in marked else ([], [])
         self._marks = marks
         """Sentence ends, for numbering sentences: a run of markers counts once."""
         self._mark_tokens = mark_tokens
@@ -499,6 +484,10 @@ class Scan:
         self._spans: list[tuple[int, int]] | None = None
         self._span_edges: tuple[list[int], list[int]] | None = None
         self._words_before_marks: list[int] | None = None
+        self._known_sentences: dict[int, int] = {}
+        """Sentence of the first character of each evidence span quoted so far."""
+        self._spans_asked = 0
+        self._word_starts: list[int] | None = None
         self._agreed: bool | None = None
         self._words: list[tuple[int, int]] | None = None
         self._spaced: str | None = None
@@ -604,6 +593,9 @@ class Scan:
         Counted with ``str.split`` on the text before ``position`` when the words are
         plain (the common case), so no span of every token is built.
         """
+        known = self._known_sentences.get(position)
+        if known is not None:
+            return known
         spaced = self._plain_words()
         if spaced is None or not 0 <= position < len(spaced):
             return self._hit_at(position, position + 1).sentence
@@ -695,6 +687,15 @@ class Scan:
                 return at, at + 1
             plain -= sum(map(tokens.count, self._symbols))
             word -= sum(map(tokens[:token].count, self._symbols))
+        self._spans_asked += 1
+        if self._spans_asked > _SPLITS_BEFORE_INDEX:
+            # Many spans in one text (a long, flagged message): index every word once.
+            if self._word_starts is None:
+                pieces = spaced.split(" ")  # every separator is one space: C speed below
+                starts = accumulate(map(add, map(len, pieces), repeat(1)), initial=0)
+                self._word_starts = list(compress(starts, pieces))
+            start = self._word_starts[word]
+            return start, start + length
         after = plain - 1 - word  # words after this one
         if after < word:
             end = len(spaced.rsplit(None, after)[0])
@@ -725,6 +726,9 @@ class Scan:
             return 0, 0
         first = self._span(min(hit.start, size - 1))
         last = self._span(min(max(hit.end - 1, hit.start), size - 1))
+        if first[1] > first[0] and hit.start < size:
+            # The analyzer asks next for the sentence at this very place.
+            self._known_sentences[first[0]] = hit.sentence
         return first[0], max(first[0], last[1])
 
     def groups(self, names: Iterable[str]) -> dict[str, list[Hit]]:
@@ -732,12 +736,32 @@ class Scan:
 
 
 _EMPTY: list[Hit] = []
+_SPLITS_BEFORE_INDEX = 3
+"""Spans found by splitting from the nearer end before all words are indexed at once."""
 _MARK = "\x07"
 """Marks a sentence end among the tokens: ASCII (so translate stays fast) and never in
 normalised text, which has lost its control characters."""
 _SENTENCE_MARK = f" {_MARK} "
 _ENDERS = (". ", "! ", "? ", "; ", ".\t", "?\t", "!\t")
 _WIDE_ENDERS = ("。", "！", "？", "؟", "… ")
+
+
+def _sentence_marks(tokens: list[str]) -> tuple[list[int], list[int]]:
+    """The sentence ends (a run of markers counts once) and every marker token."""
+    marks: list[int] = []
+    mark_tokens: list[int] = []
+    at = -1
+    try:
+        while True:
+            at = tokens.index(_MARK, at + 1)
+            mark_tokens.append(at)
+            if not marks or marks[-1] != at - 1 or tokens[at - 1] != _MARK:
+                marks.append(at)
+            else:
+                marks[-1] = at  # "\n\n" or ". \n" end one sentence, not two
+    except ValueError:
+        pass
+    return marks, mark_tokens
 
 
 def _mark_sentences(text: str) -> str:

@@ -159,3 +159,9 @@ def test_sentence_at_agrees_with_the_token_spans(lexicon: Lexicon, text: str) ->
     reference = m.Scan(lexicon.matcher, text)
     for position in range(len(text)):
         assert scan.sentence_at(position) == reference._hit_at(position, position + 1).sentence
+    quoted = m.Scan(lexicon.matcher, text)  # the sentences remembered from quoted evidence
+    for hits in quoted.found.values():
+        for hit in hits:
+            start, _ = quoted.char_span(hit)
+            want = reference._hit_at(start, start + 1).sentence
+            assert quoted.sentence_at(start) == want
