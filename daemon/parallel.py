@@ -17,6 +17,7 @@ import os
 import signal
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from onplatform.daemon.errors import MessageError
@@ -72,18 +73,27 @@ class AssessPool:
             initializer=_start_worker,
             initargs=(analyzer,),
         )
+        self.broken = False
+        """A worker died: nothing more is sent to this pool."""
 
-    def submit(self, raws: Sequence[bytes | None]) -> Iterator[Parsed | None]:
+    def submit(self, raws: Sequence[bytes | None]) -> Iterator[Parsed | None] | None:
         """Start a batch; the iterator returned yields its results in order.
 
-        ``None`` raws (unfetched messages) give ``None``. Raises BrokenProcessPool
-        while iterating if a worker died: the caller redoes that batch itself.
+        ``None`` raws (unfetched messages) give ``None``. Once a worker has died the
+        pool is broken: ``submit`` returns None, and the iterator of a batch in flight
+        raises BrokenProcessPool; either way the caller does the batch itself.
         """
+        if self.broken:
+            return None
         wanted = [raw for raw in raws if raw is not None]
-        futures: list[Future[list[Parsed]]] = [
-            self._executor.submit(_work, wanted[at : at + _CHUNK])
-            for at in range(0, len(wanted), _CHUNK)
-        ]
+        try:
+            futures: list[Future[list[Parsed]]] = [
+                self._executor.submit(_work, wanted[at : at + _CHUNK])
+                for at in range(0, len(wanted), _CHUNK)
+            ]
+        except BrokenProcessPool:
+            self.broken = True
+            return None
         return _results(raws, futures)
 
     def close(self) -> None:

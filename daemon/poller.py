@@ -336,7 +336,7 @@ class AccountPoller:
                     started = None
                 if ahead is not None:
                     held, parsed = ahead
-                    results = self._parsed(held, parsed)
+                    results = self._parsed(held, parsed, pool)
                     self._handle_batch(
                         mailbox, folder, uidvalidity, held, results, summary, cutoff, advance
                     )
@@ -355,13 +355,20 @@ class AccountPoller:
         return AssessPool(self.analyzer, self.workers)
 
     def _parsed(
-        self, batch: Sequence[_Fetched], started: Iterator[Parsed | None] | None
+        self,
+        batch: Sequence[_Fetched],
+        started: Iterator[Parsed | None] | None,
+        pool: AssessPool | None,
     ) -> list[Parsed | None]:
         """Each message parsed and assessed: by the workers, else (or if one died) here."""
+        if pool is not None and pool.broken and started is None:
+            self.log.warning(events.WORKERS_FAILED, messages=len(batch))
         if started is not None:
             try:
                 results = list(started)
             except BrokenProcessPool:
+                assert pool is not None
+                pool.broken = True
                 self.log.warning(events.WORKERS_FAILED, messages=len(batch))
             else:
                 for parsed in results:
