@@ -78,6 +78,11 @@ def classify(callee_file: str, callee_func: str, deeper_files: list[str]) -> str
         return f"imports during the poll ({modules[0] if modules else '?'})"
     if callee_file == "<string>":
         return "poller itself"
+    if callee_file.endswith("daemon/parallel.py"):  # parse and assess, here in-process
+        for at, deeper in enumerate(deeper_files):
+            if deeper.endswith(("notification.py", "pipeline.py", "language.py")):
+                return classify(deeper, "", deeper_files[at + 1 :])
+        return "poller itself"
     if callee_file.endswith("daemon/notification.py"):
         if any("mailparser/" in f for f in deeper_files):
             return "parse: mail-parser"

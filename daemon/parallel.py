@@ -15,12 +15,15 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from onplatform.daemon.errors import MessageError
+from onplatform.daemon.language import detect_language
 from onplatform.daemon.notification import Notification, parse_notification
 from onplatform.daemon.pipeline import assess
 from onplatform.detectors.analyzer import Analyzer, Assessment
@@ -41,6 +44,8 @@ class Parsed:
     assessment: Assessment | None = None
     detector_errors: tuple[tuple[str, str], ...] = ()
     """(detector, exception type) for each detector that failed on this message."""
+    language: str | None = None
+    """The client's language when the message was flagged ("" when unsure), for its reply."""
 
 
 def parse_and_assess(analyzer: Analyzer, raw: bytes) -> Parsed:
@@ -50,7 +55,10 @@ def parse_and_assess(analyzer: Analyzer, raw: bytes) -> Parsed:
         return Parsed(None, error=str(err))
     if notification.kind in {"platform", "other"}:
         return Parsed(notification)
-    return Parsed(notification, assessment=assess(analyzer, notification))
+    assessment = assess(analyzer, notification)
+    # Only a flagged message gets a reply, and so needs its language.
+    language = detect_language(notification.client_words, "") if assessment.flagged else None
+    return Parsed(notification, assessment=assessment, language=language)
 
 
 def default_workers() -> int:
@@ -75,6 +83,7 @@ class AssessPool:
         )
         self.broken = False
         """A worker died: nothing more is sent to this pool."""
+        _pools_opened()
 
     def submit(self, raws: Sequence[bytes | None]) -> Iterator[Parsed | None] | None:
         """Start a batch; the iterator returned yields its results in order.
@@ -97,13 +106,43 @@ class AssessPool:
         return _results(raws, futures)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        try:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        finally:
+            _pools_closed()
 
     def __enter__(self) -> AssessPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_SWITCH_INTERVAL_S = 0.0005
+"""While workers run, the daemon's own threads hand over the GIL ten times as often.
+
+The executor's two threads (pickling batches out, results in) keep the GIL busy; the
+poll thread gives it up at every socket read and log write, and would otherwise wait
+up to the default 5 ms to get it back each time (a convoy): measured, that stalled
+the poll thread more than the workers sped it up."""
+_open_pools = [0]
+_pools_lock = threading.Lock()
+_default_interval = [sys.getswitchinterval()]
+
+
+def _pools_opened() -> None:
+    with _pools_lock:
+        if _open_pools[0] == 0:
+            _default_interval[0] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_default_interval[0], _SWITCH_INTERVAL_S))
+        _open_pools[0] += 1
+
+
+def _pools_closed() -> None:
+    with _pools_lock:
+        _open_pools[0] -= 1
+        if _open_pools[0] == 0:
+            sys.setswitchinterval(_default_interval[0])
 
 
 def _results(
@@ -143,6 +182,6 @@ def _work(raws: Sequence[bytes]) -> list[Parsed]:
         _failures.clear()
         parsed = parse_and_assess(analyzer, raw)
         if _failures:
-            parsed = Parsed(parsed.notification, parsed.error, parsed.assessment, tuple(_failures))
+            parsed = replace(parsed, detector_errors=tuple(_failures))
         results.append(parsed)
     return results

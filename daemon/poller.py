@@ -543,7 +543,7 @@ class AccountPoller:
             outcome.reason = STALE_REASON
         else:
             try:
-                outcome.draft = self._render(notification, verdict)
+                outcome.draft = self._render(notification, verdict, parsed.language)
             except DraftError as err:
                 summary.failed += 1
                 log.error(events.DRAFT_FAILED, reason=str(err))
@@ -553,11 +553,14 @@ class AccountPoller:
             history.setdefault(client, []).append(outcome.recorded_action)
         return outcome
 
-    def _render(self, notification: Notification, verdict: Verdict) -> Draft:
-        language = detect_language(
-            notification.client_words, self.renderer.settings.default_language
+    def _render(self, notification: Notification, verdict: Verdict, language: str | None) -> Draft:
+        """The reply; ``language`` as the worker read it ("" unsure), None when not read yet."""
+        default = self.renderer.settings.default_language
+        if language is None:
+            language = detect_language(notification.client_words, default)
+        return self.renderer.build(
+            notification, verdict.action, language or default, self.from_address
         )
-        return self.renderer.build(notification, verdict.action, language, self.from_address)
 
     def _commit(self, outcome: _Outcome, folder: str, uidvalidity: int) -> None:
         account = self.account.name
