@@ -32,6 +32,7 @@ TEXTS = (
     "Thanks, the mock-ups look great, see you Monday.",
     "Could you send the invoice for milestone 3 by Friday?",
     "Would it be possible to pay you outside Upwork this once?",
+    "Hola, ¿podemos seguir por WhatsApp? Te pago por fuera de Upwork y ahorramos la comisión.",
 )
 
 
@@ -54,8 +55,11 @@ def seed(server: PrivateDovecot) -> None:
 
 
 def outcome(server: PrivateDovecot, state: Path) -> dict[str, Any]:
-    by_source = {
-        message["X-Onplatform-Source"]: message["X-Onplatform-Action"]
+    by_source = {  # the greeting tells the reply's language
+        message["X-Onplatform-Source"]: (
+            message["X-Onplatform-Action"],
+            message.get_content().split(",", 1)[0],
+        )
         for message, _ in drafts(server)
     }
     with sqlite3.connect(state) as db:
@@ -88,7 +92,8 @@ def test_workers_give_what_one_process_gives(
     assert started and started[0]["workers"] == 2
     assert len(alone["drafts"]) > COUNT // 3  # something to compare: most asks get a draft
     assert shared == alone
-    assert {a for a in alone["drafts"].values()} >= {"decline", "report"}
+    assert {action for action, _ in alone["drafts"].values()} >= {"decline", "report"}
+    assert {greeting.split()[0] for _, greeting in alone["drafts"].values()} >= {"Hello", "Hola"}
 
     def alerts(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         raised = [e for e in events if e["event"] == "alert.raised"]
