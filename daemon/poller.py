@@ -11,10 +11,10 @@ up in Drafts by its marker header before anything is appended again.
 from __future__ import annotations
 
 import datetime
-import itertools
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -34,6 +34,9 @@ from onplatform.detectors.analyzer import Analyzer
 
 Connector = Callable[[AccountSettings, str], ImapMailbox]
 BACKOFF_BASE = 2.0
+_BATCHES_AHEAD = 2
+"""Batches handed to the workers before the oldest is finished: they never wait on the
+daemon's own steps (drafts, APPEND, commit, the next FETCH)."""
 BACKOFF_CAP = 600.0
 
 
@@ -324,26 +327,31 @@ class AccountPoller:
     ) -> None:
         done = 0
         pool = self._pool_for(len(uids))
-        # With workers, batch n is parsed and assessed while batch n + 1 is fetched.
-        ahead: tuple[list[_Fetched], Iterator[Parsed | None] | None] | None = None
+        # With workers, the next batches are parsed and assessed while this one is
+        # judged, drafted and committed, and the one after it fetched.
+        depth = _BATCHES_AHEAD if pool is not None else 0
+        in_flight: deque[tuple[list[_Fetched], Iterator[Parsed | None] | None]] = deque()
+
+        def finish_oldest() -> None:
+            nonlocal done
+            held, started = in_flight.popleft()
+            results = self._parsed(held, started, pool)
+            self._handle_batch(
+                mailbox, folder, uidvalidity, held, results, summary, cutoff, advance
+            )
+            done += len(held)
+            if progress is not None:
+                progress(done, len(uids))
+
         try:
-            for batch in itertools.chain(self._fetch(mailbox, uids), [None]):
+            for batch in self._fetch(mailbox, uids):
                 if self.stop.is_set():
-                    return  # the batch in hand was finished; the rest waits for the next run
-                if batch is not None and pool is not None:
-                    started = pool.submit([f.raw for f in batch])
-                else:
-                    started = None
-                if ahead is not None:
-                    held, parsed = ahead
-                    results = self._parsed(held, parsed, pool)
-                    self._handle_batch(
-                        mailbox, folder, uidvalidity, held, results, summary, cutoff, advance
-                    )
-                    done += len(held)
-                    if progress is not None:
-                        progress(done, len(uids))
-                ahead = None if batch is None else (batch, started)
+                    return  # batches finished are committed; the rest waits for the next run
+                in_flight.append((batch, pool.submit([f.raw for f in batch]) if pool else None))
+                while len(in_flight) > depth:
+                    finish_oldest()
+            while in_flight and not self.stop.is_set():
+                finish_oldest()
         finally:
             if pool is not None:
                 pool.close()
