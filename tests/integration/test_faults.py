@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import write_config
-from tests.integration.test_crash_consistency import (
+from tests.support.campaign import (
     Daemon,
     append_all,
     assert_clean_log,
