@@ -37,8 +37,7 @@ from bench.common import (
 
 _IMAP = {
     "search_after": "IMAP UID SEARCH",
-    "fetch_sizes": "IMAP UID FETCH RFC822.SIZE",
-    "fetch_raw": "IMAP UID FETCH BODY.PEEK[]",
+    "fetch_bounded": "IMAP UID FETCH RFC822.SIZE BODY.PEEK[]",
     "append_draft": "IMAP APPEND (drafts)",
     "select_readonly": "IMAP EXAMINE",
     "find_drafts_folder": "IMAP LIST",

@@ -148,24 +148,24 @@ class ImapMailbox:
         with _translated(self._account, "SEARCH SINCE"):
             return sorted(int(uid) for uid in self._client.search(criteria))
 
-    def fetch_sizes(self, uids: Sequence[int]) -> dict[int, int]:
-        if not uids:
-            return {}
-        with _translated(self._account, "FETCH RFC822.SIZE"):
-            response = self._client.fetch(list(uids), ["RFC822.SIZE"])
-        return {int(uid): int(data.get(b"RFC822.SIZE", 0)) for uid, data in response.items()}
+    def fetch_bounded(self, uids: Sequence[int], limit: int) -> dict[int, tuple[int, bytes | None]]:
+        """(size, body) of each message in one FETCH, with BODY.PEEK[] so \\Seen stays.
 
-    def fetch_raw(self, uids: Sequence[int]) -> dict[int, bytes]:
-        """Whole messages, fetched with BODY.PEEK[] so \\Seen stays as it was."""
+        The body is asked for up to ``limit`` bytes (a partial fetch): a message
+        bigger than that comes back as (size, None) and is never transferred whole.
+        One command instead of a size check then a fetch: half the response lines
+        for imapclient's parser, which is pure Python, and one round trip less.
+        """
         if not uids:
             return {}
         with _translated(self._account, "FETCH BODY.PEEK[]"):
-            response = self._client.fetch(list(uids), ["BODY.PEEK[]"])
-        found: dict[int, bytes] = {}
+            response = self._client.fetch(list(uids), ["RFC822.SIZE", f"BODY.PEEK[]<0.{limit}>"])
+        found: dict[int, tuple[int, bytes | None]] = {}
         for uid, data in response.items():
-            body = data.get(b"BODY[]")
-            if isinstance(body, bytes):
-                found[int(uid)] = body
+            size = int(data.get(b"RFC822.SIZE", 0))
+            body = data.get(b"BODY[]<0>", data.get(b"BODY[]"))
+            whole = isinstance(body, bytes) and 0 < size <= limit
+            found[int(uid)] = (size, body if whole else None)
         return found
 
     def markers_in(self, folder: str, header: str) -> set[str]:

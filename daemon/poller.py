@@ -389,11 +389,13 @@ class AccountPoller:
         batch_size = self.account.fetch_batch
         for start in range(0, len(uids), batch_size):
             batch = list(uids[start : start + batch_size])
-            sizes = mailbox.fetch_sizes(batch)
-            wanted = [u for u in batch if 0 < sizes.get(u, 0) <= self.account.max_message_bytes]
-            bodies = mailbox.fetch_raw(wanted)
-            # A UID missing from the sizes was expunged meanwhile.
-            yield [_Fetched(uid, bodies.get(uid), sizes[uid]) for uid in batch if uid in sizes]
+            fetched = mailbox.fetch_bounded(batch, self.account.max_message_bytes)
+            # A UID missing from the answer was expunged meanwhile.
+            yield [
+                _Fetched(uid, raw=fetched[uid][1], size=fetched[uid][0])
+                for uid in batch
+                if uid in fetched
+            ]
 
     # -- one batch ------------------------------------------------------------
     def _handle_batch(

@@ -38,6 +38,8 @@ from tests.support.dovecot import PrivateDovecot
 from tests.support.proxy import FaultProxy
 
 pytestmark = pytest.mark.integration
+BODY_LITERAL = b"BODY[]<0> {"
+"""Where a message body starts in the server's FETCH answer (a partial fetch's origin)."""
 
 TIMEOUT = 2  # the account's socket timeout in these tests, in seconds
 EX_TEMPFAIL = 75
@@ -94,11 +96,11 @@ Arm = Callable[[FaultProxy, int], None]
 
 
 def _close_mid_fetch(proxy: FaultProxy, k: int) -> None:
-    proxy.arm("server", 300 + 2000 * k, after=b"BODY[] {", action="close")
+    proxy.arm("server", 300 + 2000 * k, after=BODY_LITERAL, action="close")
 
 
 def _reset_mid_fetch(proxy: FaultProxy, k: int) -> None:
-    proxy.reset_after_server_bytes((0, 700, 9_000)[k], after=b"BODY[] {")
+    proxy.reset_after_server_bytes((0, 700, 9_000)[k], after=BODY_LITERAL)
 
 
 def _reset_mid_append(proxy: FaultProxy, k: int) -> None:
@@ -117,7 +119,7 @@ def _stall_at_greeting(proxy: FaultProxy, _k: int) -> None:
 
 
 def _stall_mid_fetch(proxy: FaultProxy, _k: int) -> None:
-    proxy.arm("server", 500, after=b"BODY[] {", action="stall", seconds=120)
+    proxy.arm("server", 500, after=BODY_LITERAL, action="stall", seconds=120)
 
 
 def _refuse(proxy: FaultProxy, _k: int) -> None:

@@ -7,7 +7,7 @@ applied at a well-defined byte of the stream. Faults, on command:
 * ``cut_all()``: close every connection now (FIN, or RST with ``reset=True``);
 * ``stall(seconds)``: stop forwarding in both directions for a while;
 * ``arm(...)``: a one-shot trigger that fires once ``count`` bytes have gone one
-  way after a marker (``b"BODY[] {"`` for mid-FETCH, ``b" APPEND "`` for
+  way after a marker (``b"BODY[]<0> {"`` for mid-FETCH, ``b" APPEND "`` for
   mid-APPEND), and then resets, closes or stalls; ``reset_after_server_bytes``
   and ``reset_after_append_bytes`` are the two common cases;
 * ``refuse(seconds)``: new connections are refused (ECONNREFUSED, as from a
@@ -17,7 +17,7 @@ applied at a well-defined byte of the stream. Faults, on command:
 Usage::
 
     with FaultProxy(("127.0.0.1", endpoint.port)) as proxy:
-        proxy.reset_after_server_bytes(500, after=b"BODY[] {")
+        proxy.reset_after_server_bytes(500, after=b"BODY[]<0> {")
         ...  # point the client at proxy.host, proxy.port
         assert proxy.wait_fired(5)
 """

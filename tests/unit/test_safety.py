@@ -48,7 +48,7 @@ def test_folders_are_only_selected_read_only() -> None:
 def test_bodies_are_fetched_with_peek_only() -> None:
     """Message bodies are fetched with BODY.PEEK[], never BODY[] or RFC822 (which set \\Seen)."""
     text = (ROOT / "daemon" / "mailbox.py").read_text()
-    assert '"BODY.PEEK[]"' in text
+    assert '"BODY.PEEK[]' in text
     assert '["BODY[]"]' not in text and '"RFC822"' not in text
 
 
