@@ -130,7 +130,7 @@ def poll_rows(run: CliRun, batch: Notifications, label: str) -> list[Row]:
             "backfill",
             f"{label}: CPU of onplatform, peak RSS",
             f"{run.cpu_s:.1f} s CPU ({100 * run.cpu_s / run.wall_s:.0f} % of wall)",
-            f"ru_maxrss {run.max_rss_kb / 1024:.0f} MB (wait4, workers included; VmHWM: memory rows)",
+            f"ru_maxrss {run.max_rss_kb / 1024:.0f} MB (wait4, workers included)",
         ),
     ]
 
