@@ -363,16 +363,32 @@ def html_to_text(markup: str) -> str:
 # words have been seen.
 _HEADER_LINE = re.compile(
     r"^(you have (a |\d+ )?(new|unread) messages?|new messages? (from|about|in)|"
-    r".{1,80} (sent you|has sent you|left you|shared) (a |an |\d+ )?(new )?"
-    r"(messages?|files?|attachments?|links?)|attachments?:|\S+\.(pdf|docx?|xlsx?|png|jpe?g|zip)"
+    r"attachments?:|\S+\.(pdf|docx?|xlsx?|png|jpe?g|zip)"
     r"( \(.{1,40}\))?$|"
     r"(view|read|open|see) (the |this |full )?(message|messages|conversation)|reply( now)?$|"
     r"reply (on|in) upwork|respond (now|on upwork)$|go to messages|open (in )?upwork|"
     r"upwork$|hi [^,]{1,40},$|hello [^,]{1,40},$|job:|re: .{0,120}$|"
-    r"(message|messages) about|.{1,80} wrote:$|\d{1,2}:\d{2}\s*(am|pm)?$|"
+    r"(message|messages) about|\d{1,2}:\d{2}\s*(am|pm)?$|"
     r"(mon|tue|wed|thu|fri|sat|sun)[a-z]*,? .{0,40}\d{1,2}:\d{2})",
     re.IGNORECASE,
 )
+_NAMED_HEADER_LINE = re.compile(
+    r"^(.{1,80} (sent you|has sent you|left you|shared) (a |an |\d+ )?(new )?"
+    r"(messages?|files?|attachments?|links?)|.{1,80} wrote:$)",
+    re.IGNORECASE,
+)
+"""Header lines that start with a name: tried only on lines holding one of
+_NAMED_HEADER_WORDS, since `.{1,80}` backtracks over every other line."""
+_NAMED_HEADER_WORDS = (" sent you", " left you", " shared", " wrote:")
+
+
+def _is_header_line(line: str) -> bool:
+    if _HEADER_LINE.match(line):
+        return True
+    folded = line.casefold()  # as IGNORECASE reads letters: "ſ" is an "s"
+    return any(w in folded for w in _NAMED_HEADER_WORDS) and bool(_NAMED_HEADER_LINE.match(line))
+
+
 _FOOTER_LINE = re.compile(
     r"^(stay safe|safety tips?|(a |quick )?tips? for (staying|working) safe|for your safety|"
     r"to protect (yourself|your account)|protect yourself|keep (yourself|your account) safe|"
@@ -433,7 +449,7 @@ def isolate_client_words(body: str, client_name: str | None = None) -> str:
             if any(k for k in kept):
                 break
             continue
-        if _HEADER_LINE.match(line) or (name and line.lower().rstrip(":") == name):
+        if _is_header_line(line) or (name and line.lower().rstrip(":") == name):
             continue
         if name and line.lower().startswith(name) and re.search(r"\d{1,2}:\d{2}", line):
             continue  # "Maria Gonzalez 10:32 AM"

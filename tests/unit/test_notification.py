@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from onplatform.daemon import notification as notification_module
 from onplatform.daemon.errors import MessageError
 from onplatform.daemon.notification import (
     OLE_MAGIC,
@@ -300,3 +302,50 @@ def test_plain_address_shortcut_reads_as_getaddresses(
             break
     if module._PLAIN_ADDRESS.fullmatch(header) is not None:
         assert module._first_address([header]) == want
+
+
+_ALL_HEADER_LINES = re.compile(
+    notification_module._HEADER_LINE.pattern[:-1]
+    + "|"
+    + notification_module._NAMED_HEADER_LINE.pattern[2:],
+    re.IGNORECASE,
+)
+"""The header-line pattern as one regex, as it was before the split."""
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "Maria Lopez",
+                " sent you",
+                " has sent you",
+                " left you",
+                " shared",
+                " a ",
+                " 2 ",
+                "new ",
+                "messages",
+                "files",
+                "link",
+                " wrote:",
+                "ſent you",
+                "SHARED",
+                "x" * 90,
+                "re: ",
+                "upwork",
+                "10:32 am",
+                "hi Sam,",
+                "(you)",
+                "é",
+                " ",
+            ]
+        ),
+        max_size=8,
+    ).map("".join)
+)
+def test_split_header_patterns_read_as_the_combined_one(line: str) -> None:
+    """The named header lines, tried only when their words occur, change nothing."""
+    expected = _ALL_HEADER_LINES.match(line) is not None
+    assert notification_module._is_header_line(line) == expected
