@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -161,6 +162,7 @@ def _unstructured(name: str, value: str) -> str:
     return Header(value, charset, header_name=name).encode(linesep="\r\n")
 
 
+@lru_cache(maxsize=64)  # the account's own address, the same for every draft
 def _address_header(address: str) -> str:
     """``From``: the display name encoded if needed, the address as it is."""
     name, addr = parseaddr(single_line(address))

@@ -38,6 +38,7 @@ MAX_WORDS_CHARS = 20_000
 _ROOM_ADDRESS = re.compile(r"^room_\d+@upwork\.com$", re.IGNORECASE)
 _DEFECT_NAME = re.compile(r"\b[A-Z][A-Za-z]+Defect\b")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_SPACES = re.compile(r"\s{2,}")
 _VIA_UPWORK = re.compile(r"\s*[\(\[]?\s*(via|from|on) upwork\s*[\)\]]?\s*$", re.IGNORECASE)
 _LOOKS_LIKE_UPWORK = re.compile(r"up[\W_]*(w|vv|\\/\\/)[\W_]*[o0][\W_]*r[\W_]*k", re.IGNORECASE)
 
@@ -69,7 +70,7 @@ class Notification:
 def single_line(value: str, limit: int = 200) -> str:
     """Header-safe text: no CR, LF or other control characters, bounded length."""
     cleaned = _CONTROL.sub(" ", value).strip()
-    cleaned = re.sub(r"\s{2,}", " ", cleaned)
+    cleaned = _SPACES.sub(" ", cleaned)
     return cleaned[:limit]
 
 
