@@ -57,7 +57,9 @@ class DraftRenderer:
             autoescape=jinja2.select_autoescape(["html", "htm", "xml"]),
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
+            auto_reload=False,  # templates are read again on SIGHUP, with the config
         )
+        self._templates: dict[tuple[str, str], jinja2.Template] = {}
         self.check()
 
     def check(self) -> None:
@@ -73,6 +75,13 @@ class DraftRenderer:
         return sorted({name.split(".")[1] for name in names})
 
     def _template(self, action: str, language: str) -> jinja2.Template:
+        """The template for an action in a language, falling back; looked up once."""
+        found = self._templates.get((action, language))
+        if found is None:
+            found = self._templates[action, language] = self._find_template(action, language)
+        return found
+
+    def _find_template(self, action: str, language: str) -> jinja2.Template:
         for candidate in (language, self.settings.default_language, "en"):
             try:
                 return self._env.get_template(f"{action}.{candidate}.txt.j2")
