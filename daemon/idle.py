@@ -27,6 +27,8 @@ class IdleWatcher(threading.Thread):
         self.stop_requested = threading.Event()
         self.log = poller.log.bind(idle=True)
         self._mailbox: ImapMailbox | None = None
+        self._poll_due = True
+        """Poll inside the next IDLE: at start, after a wake, after a restart."""
 
     def stop(self) -> None:
         self.stop_requested.set()
@@ -67,14 +69,18 @@ class IdleWatcher(threading.Thread):
             self._mailbox.select_readonly(account.folders[0])
             self.log.info(events.IDLE_STARTED, folder=account.folders[0])
             # Mail that came while the connection was down raised no IDLE event.
-            self.poller.poll_safely()
+            self._poll_due = True
         cycle_started = time.monotonic()
         while not self.stop_requested.is_set():
             left = account.idle_restart - (time.monotonic() - cycle_started)
             if left <= 0:
                 break
-            if self._mailbox.idle_wait(min(IDLE_SLICE, left)):
-                self.poller.poll_safely()
-        # Restarting IDLE: check that the connection lives and reconcile by UID.
+            # The poll runs once IDLE has begun on this connection: mail arriving
+            # after its SEARCH still wakes the next wait, instead of slipping in
+            # between the poll and the IDLE command.
+            poll = self.poller.poll_safely if self._poll_due else None
+            self._poll_due = self._mailbox.idle_wait(min(IDLE_SLICE, left), poll)
+        # Restarting IDLE: check that the connection lives, and reconcile by UID
+        # inside the next IDLE.
         self._mailbox.noop()
-        self.poller.poll_safely()
+        self._poll_due = True

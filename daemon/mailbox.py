@@ -12,7 +12,7 @@ import datetime
 import re
 import ssl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from email.parser import BytesParser
 from typing import Any
@@ -219,8 +219,12 @@ class ImapMailbox:
         uids = _uid_set(response if isinstance(response, bytes) else b"")
         return uids if len(uids) == len(raws) else [None] * len(raws)
 
-    def idle_wait(self, timeout: float) -> bool:
+    def idle_wait(self, timeout: float, while_idle: Callable[[], object] | None = None) -> bool:
         """IDLE on the selected folder for up to ``timeout`` s; True when mail arrived.
+
+        ``while_idle`` runs once IDLE has begun (a poll on another connection): mail
+        that arrives during it or after raises an IDLE event, so none falls between
+        a poll's SEARCH and the start of IDLE.
 
         imapclient's idle_check() returns an empty list both on a quiet
         mailbox and when the server closed the socket; an early empty
@@ -229,6 +233,8 @@ class ImapMailbox:
         """
         with _translated(self._account, "IDLE"):
             self._client.idle()
+            if while_idle is not None:
+                while_idle()
             started = time.monotonic()
             responses = self._client.idle_check(timeout=timeout)
             elapsed = time.monotonic() - started
