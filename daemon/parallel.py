@@ -48,13 +48,21 @@ class Parsed:
     """The client's language when the message was flagged ("" when unsure), for its reply."""
 
 
-def parse_and_assess(analyzer: Analyzer, raw: bytes) -> Parsed:
+def parse(raw: bytes) -> Parsed:
+    """One message parsed, not assessed: the daemon assesses what it has not seen yet."""
     try:
-        notification = parse_notification(raw)
+        return Parsed(parse_notification(raw))
     except MessageError as err:
         return Parsed(None, error=str(err))
-    if notification.kind in {"platform", "other"}:
-        return Parsed(notification)
+
+
+def parse_and_assess(analyzer: Analyzer, raw: bytes) -> Parsed:
+    """What a worker does: parse, assess client and phishing mail, read a flagged
+    client's language (a worker cannot know which messages the daemon has seen)."""
+    parsed = parse(raw)
+    notification = parsed.notification
+    if notification is None or notification.kind in {"platform", "other"}:
+        return parsed
     assessment = assess(analyzer, notification)
     # Only a flagged message gets a reply, and so needs its language.
     language = detect_language(notification.client_words, "") if assessment.flagged else None
@@ -81,28 +89,23 @@ class AssessPool:
             initializer=_start_worker,
             initargs=(analyzer,),
         )
-        self.broken = False
-        """A worker died: nothing more is sent to this pool."""
         _pools_opened()
 
-    def submit(self, raws: Sequence[bytes | None]) -> Iterator[Parsed | None] | None:
+    def submit(self, raws: Sequence[bytes | None]) -> Iterator[Parsed | None]:
         """Start a batch; the iterator returned yields its results in order.
 
         ``None`` raws (unfetched messages) give ``None``. Once a worker has died the
-        pool is broken: ``submit`` returns None, and the iterator of a batch in flight
-        raises BrokenProcessPool; either way the caller does the batch itself.
+        pool is broken, and iterating over a batch raises BrokenProcessPool, whether
+        the batch was in flight or sent after: the caller then does it itself.
         """
-        if self.broken:
-            return None
         wanted = [raw for raw in raws if raw is not None]
         try:
             futures: list[Future[list[Parsed]]] = [
                 self._executor.submit(_work, wanted[at : at + _CHUNK])
                 for at in range(0, len(wanted), _CHUNK)
             ]
-        except BrokenProcessPool:
-            self.broken = True
-            return None
+        except BrokenProcessPool as err:
+            return _raising(err)
         return _results(raws, futures)
 
     def close(self) -> None:
@@ -143,6 +146,11 @@ def _pools_closed() -> None:
         _open_pools[0] -= 1
         if _open_pools[0] == 0:
             sys.setswitchinterval(_default_interval[0])
+
+
+def _raising(error: BrokenProcessPool) -> Iterator[Parsed | None]:
+    raise error
+    yield  # a generator: the error is raised where the results are read
 
 
 def _results(

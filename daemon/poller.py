@@ -27,8 +27,8 @@ from onplatform.daemon.language import detect_language
 from onplatform.daemon.log import Logger
 from onplatform.daemon.mailbox import ImapMailbox
 from onplatform.daemon.notification import Notification
-from onplatform.daemon.parallel import MIN_BATCH, AssessPool, Parsed, parse_and_assess
-from onplatform.daemon.pipeline import Verdict, verdict_for
+from onplatform.daemon.parallel import MIN_BATCH, AssessPool, Parsed, parse
+from onplatform.daemon.pipeline import Verdict, assess, verdict_for
 from onplatform.daemon.state import STALE_REASON, FolderProgress, StateStore
 from onplatform.detectors.analyzer import Analyzer
 
@@ -335,7 +335,7 @@ class AccountPoller:
         def finish_oldest() -> None:
             nonlocal done
             held, started = in_flight.popleft()
-            results = self._parsed(held, started, pool)
+            results = self._parsed(held, started)
             self._handle_batch(
                 mailbox, folder, uidvalidity, held, results, summary, cutoff, advance
             )
@@ -363,27 +363,21 @@ class AccountPoller:
         return AssessPool(self.analyzer, self.workers)
 
     def _parsed(
-        self,
-        batch: Sequence[_Fetched],
-        started: Iterator[Parsed | None] | None,
-        pool: AssessPool | None,
+        self, batch: Sequence[_Fetched], started: Iterator[Parsed | None] | None
     ) -> list[Parsed | None]:
-        """Each message parsed and assessed: by the workers, else (or if one died) here."""
-        if pool is not None and pool.broken and started is None:
-            self.log.warning(events.WORKERS_FAILED, messages=len(batch))
+        """Each message parsed (and assessed) by the workers, else (or if one died)
+        parsed here, and assessed later only if the daemon has not seen it yet."""
         if started is not None:
             try:
                 results = list(started)
             except BrokenProcessPool:
-                assert pool is not None
-                pool.broken = True
                 self.log.warning(events.WORKERS_FAILED, messages=len(batch))
             else:
                 for parsed in results:
                     for detector, error in parsed.detector_errors if parsed else ():
                         self.log.error(events.DETECTOR_FAILED, detector=detector, error=error)
                 return results
-        return [None if f.raw is None else parse_and_assess(self.analyzer, f.raw) for f in batch]
+        return [None if f.raw is None else parse(f.raw) for f in batch]
 
     def _fetch(self, mailbox: ImapMailbox, uids: Sequence[int]) -> Iterator[list[_Fetched]]:
         batch_size = self.account.fetch_batch
@@ -540,8 +534,8 @@ class AccountPoller:
         client = notification.client_key
         earlier = [e.action for e in self.state.client_history(account, client)]
         earlier += history.get(client, [])
-        assert parsed.assessment is not None  # every client or phishing mail is assessed
-        verdict = verdict_for(parsed.assessment, notification, earlier)
+        assessment = parsed.assessment or assess(self.analyzer, notification)
+        verdict = verdict_for(assessment, notification, earlier)
         outcome.verdict = verdict
         self._report(log, notification, verdict, summary)
         if verdict.action == "none":
