@@ -26,9 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imapclient import IMAPClient
-
-from tests.support.dovecot import DovecotEndpoint, PrivateDovecot
+from tests.support.dovecot import DovecotEndpoint, PrivateDovecot, imap_session
 from tests.support.mail import client_mail, ordinary_mail
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,15 +175,11 @@ def dovecot_version() -> str:
     return out.stdout.strip() or "unknown"
 
 
-@contextlib.contextmanager
-def imap(endpoint: DovecotEndpoint, port: int | None = None) -> Iterator[Any]:
-    client = IMAPClient(endpoint.host, port=port or endpoint.port, ssl=False, timeout=120)
-    try:
-        client.login(endpoint.username, endpoint.password)
-        yield client
-    finally:
-        with contextlib.suppress(Exception):
-            client.logout()
+def imap(
+    endpoint: DovecotEndpoint, port: int | None = None
+) -> contextlib.AbstractContextManager[Any]:
+    """A logged-in client; the long timeout covers a cold SEARCH over 100k messages."""
+    return imap_session(endpoint, port=port, timeout=120)
 
 
 def maildir_path(server: PrivateDovecot, folder: str) -> Path:

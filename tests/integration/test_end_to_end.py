@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from imapclient import IMAPClient
 
 from onplatform.daemon.cli import main
 from tests.conftest import write_config
-from tests.support.dovecot import PrivateDovecot
+from tests.support.dovecot import PrivateDovecot, imap_session
 from tests.support.mail import client_mail, ordinary_mail, platform_mail
 
 pytestmark = pytest.mark.integration
@@ -33,15 +32,8 @@ BENIGN = "Thanks for the proposal. Can you start on Monday? I will fund the firs
 HESITANT = "Quick question: would it be possible to pay you outside Upwork for this one?"
 
 
-def _client(endpoint: Any) -> IMAPClient:
-    client = IMAPClient(endpoint.host, port=endpoint.port, ssl=False, timeout=10)
-    client.login(endpoint.username, endpoint.password)
-    return client
-
-
 def drafts(server: PrivateDovecot) -> list[tuple[Message, tuple[bytes, ...]]]:
-    client = _client(server.endpoint)
-    try:
+    with imap_session(server.endpoint) as client:
         client.select_folder("Drafts", readonly=True)
         uids = client.search(["ALL"])
         found = client.fetch(uids, ["BODY.PEEK[]", "FLAGS"]) if uids else {}
@@ -49,18 +41,13 @@ def drafts(server: PrivateDovecot) -> list[tuple[Message, tuple[bytes, ...]]]:
             (email.message_from_bytes(data[b"BODY[]"], policy=default), data[b"FLAGS"])
             for _, data in sorted(found.items())
         ]
-    finally:
-        client.logout()
 
 
 def inbox_flags(server: PrivateDovecot, folder: str = "INBOX") -> dict[int, tuple[bytes, ...]]:
-    client = _client(server.endpoint)
-    try:
+    with imap_session(server.endpoint) as client:
         client.select_folder(folder, readonly=True)
         uids = client.search(["ALL"])
         return {uid: data[b"FLAGS"] for uid, data in client.fetch(uids, ["FLAGS"]).items()}
-    finally:
-        client.logout()
 
 
 def poll_once(

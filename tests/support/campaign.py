@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,7 +30,7 @@ from imapclient.exceptions import IMAPClientError
 from onplatform.config.schema import load_config
 from onplatform.daemon.notification import parse_notification
 from onplatform.daemon.pipeline import build_analyzer, judge
-from tests.support.dovecot import DovecotEndpoint
+from tests.support.dovecot import DovecotEndpoint, imap_session
 from tests.support.mail import client_mail
 
 ONPLATFORM = str(Path(sys.executable).parent / "onplatform")
@@ -95,17 +95,6 @@ def expected_drafts(config: Path, mails: Sequence[Mail]) -> set[str]:
     return due
 
 
-@contextlib.contextmanager
-def imap_session(endpoint: DovecotEndpoint) -> Iterator[IMAPClient]:
-    client = IMAPClient(endpoint.host, port=endpoint.port, ssl=False, timeout=30)
-    client.login(endpoint.username, endpoint.password)
-    try:
-        yield client
-    finally:
-        with contextlib.suppress(Exception):
-            client.logout()
-
-
 # Dovecot now and then answers "Mailbox was deleted under us" or "IMAP session state
 # is inconsistent" to a session that touches a folder just deleted and created again
 # while another session (the daemon's) has it selected. The test's own reads and
@@ -116,7 +105,7 @@ _RETRIES = 5
 def _retrying(endpoint: DovecotEndpoint, action: Callable[[IMAPClient], T]) -> T:
     for attempt in range(_RETRIES):
         try:
-            with imap_session(endpoint) as client:
+            with imap_session(endpoint, timeout=30) as client:
                 return action(client)
         except (IMAPClientError, OSError):
             if attempt == _RETRIES - 1:

@@ -469,16 +469,8 @@ class PrivateDovecot:
 
     # -- mailbox helpers ----------------------------------------------------
 
-    @contextlib.contextmanager
-    def _client(self) -> Iterator[Any]:
-        ep = self.endpoint
-        client = IMAPClient(ep.host, port=ep.port, ssl=False, timeout=_IMAP_TIMEOUT)
-        try:
-            client.login(ep.username, ep.password)
-            yield client
-        finally:
-            with contextlib.suppress(Exception):
-                client.logout()
+    def _client(self) -> contextlib.AbstractContextManager[Any]:
+        return imap_session(self.endpoint)
 
     def reset(self) -> None:
         """Empty the account: default folders only, all of them empty.
@@ -832,6 +824,21 @@ service anvil {{
 # Servers started in-process (not by the CLI) that are still running. A test
 # run that dies before its fixture teardown would otherwise leave them behind.
 _RUNNING: set[PrivateDovecot] = set()
+
+
+@contextlib.contextmanager
+def imap_session(
+    endpoint: DovecotEndpoint, *, port: int | None = None, timeout: float = _IMAP_TIMEOUT
+) -> Iterator[Any]:
+    """A client logged in to the private server over plain IMAP, logged out after
+    (``port``: another way in, such as a relay in front of the server)."""
+    client = IMAPClient(endpoint.host, port=port or endpoint.port, ssl=False, timeout=timeout)
+    try:
+        client.login(endpoint.username, endpoint.password)
+        yield client
+    finally:
+        with contextlib.suppress(Exception):
+            client.logout()
 
 
 @atexit.register
