@@ -73,7 +73,9 @@ def _space_cjk(text: str) -> str:
 
 
 _PUNCT = re.compile(f"[{re.escape(_PUNCT_CHARS)}]")
-_WHITE = re.compile(f"[{_WHITE_SPACE}{re.escape(_PUNCT_CHARS)}]")
+_WHITE = re.compile(f"[{_WHITE_SPACE.replace(' ', '')}{re.escape(_PUNCT_CHARS)}]")
+"""What :func:`_blank` replaces in non-ASCII text: not the plain space, which would be
+replaced by itself (a third of the text: the regex ran three times slower)."""
 _CJK_TOKEN = re.compile(f"[{_CJK_RANGES}]|[^\\s{_CJK_RANGES}]+")
 
 

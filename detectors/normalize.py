@@ -361,9 +361,25 @@ def _fold_mixed_word(word: str) -> str:
 
 
 def _fold_confusables(text: _Text) -> None:
-    if text.chars.isascii() or _MIXED_HINT.search(text.chars) is None:
+    chars = text.chars
+    if chars.isascii() or not _may_mix_scripts(chars) or _MIXED_HINT.search(chars) is None:
         return
     text.rewrite(_MIXED_WORD_WITH_HINT, lambda m: _fold_mixed_word(m.group(0)))
+
+
+def _may_mix_scripts(chars: str) -> bool:
+    """Whether a Latin letter touches a non-ASCII character: a superset of
+    :data:`_MIXED_HINT`, read on the UTF-8 bytes at C speed (the regex takes about
+    0.1 ms on a kilobyte of Cyrillic text; this, a few microseconds)."""
+    classes = chars.encode("utf-8", "surrogatepass").translate(_SCRIPT_BYTES)
+    return b"au" in classes or b"ua" in classes
+
+
+_SCRIPT_BYTES = bytes(
+    ord("a") if ord("a") <= code <= ord("z") else ord("u") if code >= 128 else ord(".")
+    for code in range(256)
+)
+"""UTF-8 bytes as Latin letter ``a``, part of a non-ASCII character ``u``, other ``.``."""
 
 
 _CLASS_TABLE = {
@@ -495,7 +511,9 @@ def _may_hold_a_number_run(chars: str) -> bool:
     """
     if chars.isascii():  # bytes: translate and split are several times faster
         raw = chars.encode("ascii").translate(_ASCII_WORD_BYTES).split()
-        if sum(map(_ASCII_NUMBER_WORDS.__contains__, raw)) < 3:
+        # Counted only for the number words present (usually none, or "do" and "one").
+        present = _ASCII_NUMBER_WORDS.intersection(raw)
+        if not present or sum(map(raw.count, present)) < 3:
             return False
         words = chars.translate(_ASCII_WORD_TABLE).split()
     else:

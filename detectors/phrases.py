@@ -34,12 +34,14 @@ class PhraseDetector:
         self.lexicon = lexicon
         self.matcher = lexicon.matcher
         regex_groups = self.matcher.regexes
-        # What a rule needs before it is worth a look: every `all` group found (groups
-        # with regex terms are read lazily, so those rules take the careful path).
+        # What a rule needs before it is worth a look: every `all` group found and one of
+        # its `any` groups (groups with regex terms are read lazily, so those rules take
+        # the careful path).
         self._needs = [
             (
                 rule,
                 frozenset(rule.all),
+                frozenset(rule.any),
                 not any(name in regex_groups for name in (*rule.all, *rule.any, *rule.none)),
             )
             for rule in lexicon.rules
@@ -55,8 +57,8 @@ class PhraseDetector:
             return ()
         present = found.keys()
         findings: list[Finding] = []
-        for rule, needs, plain in self._needs:
-            if plain and not present >= needs:
+        for rule, needs, one_of, plain in self._needs:
+            if plain and (not present >= needs or (one_of and present.isdisjoint(one_of))):
                 continue
             hit = self._fire(rule, scan)
             if hit is not None:

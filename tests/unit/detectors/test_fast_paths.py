@@ -24,6 +24,7 @@ PIECES = [
     "ﬁ", "Ａ", "٤", "ً", "ع", "\u200b", "\x07", "\x01", "\r", "ア", "한", "€", "Σ", "ς", "😀",
     "K", "µ", "\xad", "¼", "ł", " pay ", " paypal ", " whatsapp ", " on ", " the ",
     " p4ypal ", " wh@tsapp ", " at ", " dot ", " com ", "one two three four five six ",
+    " do ", "один", " два ", "три ", "дев'ять", "-", "p", "a",
     ". ", "\n\n", "! ", "… ", "？", "ѕкуре", "раураl",
 ]  # fmt: skip
 
@@ -78,6 +79,20 @@ def test_split_and_blank_match_tokenize(text: str) -> None:
     marked = m._mark_sentences(text)
     assert m._split(marked) == m.tokenize(marked)
     assert m._blank(text) == text.translate(m._SPACE_TABLE)
+
+
+@pytest.mark.parametrize("text", texts(3000, seed=13))
+def test_prechecks_never_skip_a_rewrite(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each cheap precheck answers yes whenever its rewrite would change something."""
+    folded = n._fold(text).chars
+    if n._MIXED_HINT.search(folded) is not None:
+        assert n._may_mix_scripts(folded)
+    checked = n._Text(folded, None)
+    n._number_words(checked)
+    monkeypatch.setattr(n, "_may_hold_a_number_run", lambda chars: True)
+    unchecked = n._Text(folded, None)
+    n._number_words(unchecked)
+    assert checked.chars == unchecked.chars
 
 
 def reference_hits(scan: m.Scan) -> dict[str, list[m.Hit]]:
