@@ -113,7 +113,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     def build() -> list[AccountPoller]:
         # The first call uses the settings already read; SIGHUP reads the file again.
-        fresh = first.pop() if first else load_config(_config_path(args.config))
+        if first:
+            fresh = first.pop()
+        else:
+            fresh = load_config(_config_path(args.config))
+            _apply_on_reload(settings, fresh)
         return _pollers(fresh, fresh.dry_run)
 
     metrics: Metrics | None = None
@@ -132,6 +136,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.stop()
+
+
+def _apply_on_reload(running: Settings, fresh: Settings) -> None:
+    """What a reload can change beyond the pollers: the log level and format apply to
+    every logger bound from now on; the metrics listener is bound once, so a changed
+    address is reported rather than silently ignored."""
+    configure(fresh.logging.level, fresh.logging.format)
+    if fresh.metrics.listen != running.metrics.listen:
+        get_logger().warning(
+            events.CONFIG_WARNING,
+            problem="metrics.listen changed: the old address stays until a restart",
+        )
 
 
 def cmd_poll_once(args: argparse.Namespace) -> int:

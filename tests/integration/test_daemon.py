@@ -98,11 +98,16 @@ def test_daemon_notifies_reloads_and_stops(
         imap.append("INBOX", client_mail(8002, "Run Client", PAYMENT, "<d2@upwork.test>"))
         wait_until(lambda: len(drafts(imap)) == 2)
 
-        config.write_text(good)
+        assert not any(e["event"] == "message.assessed" for e in events(log))  # debug level
+        moved = good.replace(f"127.0.0.1:{port}", f"127.0.0.1:{free_port()}")
+        config.write_text(moved.replace('format = "json"', 'format = "json"\nlevel = "debug"'))
         daemon.send_signal(signal.SIGHUP)
         wait_until(lambda: any(e["event"] == "config.reloaded" for e in events(log)))
+        warnings = [e for e in events(log) if e["event"] == "config.warning"]
+        assert any("metrics.listen" in e["problem"] for e in warnings)
         imap.append("INBOX", client_mail(8003, "Other Client", PAYMENT, "<d3@upwork.test>"))
         wait_until(lambda: len(drafts(imap)) == 3)
+        wait_until(lambda: any(e["event"] == "message.assessed" for e in events(log)))
 
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
         text = metrics.decode()
