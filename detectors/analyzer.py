@@ -23,6 +23,9 @@ from onplatform.detectors.normalize import normalize
 
 FailureHandler = Callable[[str, Exception], None]
 CONTEXT_FREE_DETECTORS = frozenset({"contact_data"})
+DISGUISE_DELTA = 0.2
+"""Evidence the client wrote to get past a filter ("p a y p a l", "name at mail dot com")
+shows intent on its own: an address shared plainly may be innocent, a disguised one is not."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ class Analyzer:
                 found = detector.detect(text)
                 if detector.name in CONTEXT_FREE_DETECTORS:
                     found = [self._in_context(finding, text) for finding in found]
+                if text.disguised:
+                    found = [self._unmasked(finding, text) for finding in found]
                 findings.extend(found)
             except Exception as err:  # one broken detector must not silence the others
                 failed.append(detector.name)
@@ -123,6 +128,14 @@ class Analyzer:
             return finding
         score = min(1.0, max(0.0, finding.base_score + sum(m.delta for m in moves)))
         return replace(finding, score=round(score, 3), adjustments=finding.adjustments + moves)
+
+    @staticmethod
+    def _unmasked(finding: Finding, text: MessageText) -> Finding:
+        if not any(text.is_disguised(span) for span in finding.evidence):
+            return finding
+        score = min(1.0, max(0.0, finding.score + DISGUISE_DELTA))
+        move = Adjustment("context.disguised", DISGUISE_DELTA)
+        return replace(finding, score=round(score, 3), adjustments=(*finding.adjustments, move))
 
     def _intent(self, text: MessageText, flagged: Sequence[Finding]) -> tuple[bool, bool]:
         """Hedges and demands count only around the request itself.

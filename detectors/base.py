@@ -61,6 +61,13 @@ class MessageText:
     original: str
     normalized: str
     offsets: Sequence[int] = field(repr=False)
+    disguised: tuple[tuple[int, int], ...] = field(default=(), repr=False)
+    """Ranges of ``original`` written to get past a filter: leetspeak, spaced or dotted
+    letters, look-alike letters, "name at mail dot com", number words. Folding case,
+    accents and compatibility forms does not count."""
+
+    def is_disguised(self, span: Span) -> bool:
+        return any(start < span.end and span.start < end for start, end in self.disguised)
 
     def span(self, start: int, end: int) -> Span:
         if not self.normalized:

@@ -142,11 +142,15 @@ class _Text:
     ``origins`` stays ``None`` while the text maps one to one onto the original.
     """
 
-    __slots__ = ("chars", "origins")
+    __slots__ = ("chars", "disguised", "origins")
 
-    def __init__(self, chars: str, origins: list[int] | None) -> None:
+    def __init__(
+        self, chars: str, origins: list[int] | None, disguised: list[tuple[int, int]] | None = None
+    ) -> None:
         self.chars = chars
         self.origins = origins
+        self.disguised = disguised if disguised is not None else []
+        """Original character ranges that a rewrite undid (leet, spacing, "at"/"dot"...)."""
 
     def offsets(self) -> list[int]:
         if self.origins is None:
@@ -179,6 +183,8 @@ class _Text:
                 continue
             pieces.append(self.chars[cursor:start])
             origins.extend(old[cursor:start])
+            if end > start:
+                self.disguised.append((old[start], old[end - 1] + 1))
             origins.extend(_spread(old[start:end], len(replacement)))
             pieces.append(replacement)
             cursor = end
@@ -325,31 +331,53 @@ def _fold(text: str) -> _Text:
                 if folded != char:  # a folded character is never folded again
                     chars = chars.replace(char, folded)
             return _Text(chars, None)
-        pieces: list[str] = []
-        origins: list[int] = []
-        cursor = 0
-        for match in _CHANGING.finditer(lowered):
-            at = match.start()
-            folded = folds[match.group()]
-            if len(folded) == 1 and folded == lowered[at]:
-                continue
-            pieces.append(lowered[cursor:at])
-            origins.extend(range(cursor, at))
-            pieces.append(folded)
-            origins.extend([at] * len(folded))
-            cursor = at + 1
-        pieces.append(lowered[cursor:])
-        origins.extend(range(cursor, len(lowered)))
-        return _Text("".join(pieces), origins)
-    pieces = []
-    origins = []
-    for index, char in enumerate(text):
+        return _fold_changed(lowered, folds)
+    return _fold_each(text)
+
+
+def _fold_changed(lowered: str, folds: dict[str, str]) -> _Text:
+    """Lowered text whose folding changes lengths: only the changing characters move."""
+    pieces: list[str] = []
+    origins: list[int] = []
+    hidden: list[tuple[int, int]] = []
+    cursor = 0
+    for match in _CHANGING.finditer(lowered):
+        at = match.start()
+        folded = folds[match.group()]
+        if len(folded) == 1 and folded == lowered[at]:
+            continue
+        if not folded and _is_invisible(lowered[at]):
+            hidden.append((at, at + 1))
+        pieces.append(lowered[cursor:at])
+        origins.extend(range(cursor, at))
+        pieces.append(folded)
+        origins.extend([at] * len(folded))
+        cursor = at + 1
+    pieces.append(lowered[cursor:])
+    origins.extend(range(cursor, len(lowered)))
+    return _Text("".join(pieces), origins, hidden)
+
+
+def _fold_each(original: str) -> _Text:
+    """Character by character: for text whose lowering changed its length."""
+    pieces: list[str] = []
+    origins: list[int] = []
+    hidden: list[tuple[int, int]] = []
+    for index, char in enumerate(original):
         folded = char.lower() if char.isascii() else _fold_char(char)
         if char.isascii() and not (folded.isprintable() or folded in "\n\t"):
             continue
+        if not folded and _is_invisible(char):
+            hidden.append((index, index + 1))
         pieces.append(folded)
         origins.extend([index] * len(folded))
-    return _Text("".join(pieces), origins)
+    return _Text("".join(pieces), origins, hidden)
+
+
+def _is_invisible(char: str) -> bool:
+    """A format character (zero-width space, soft hyphen...): dropping one inside a word
+    undoes an evasion ("Tele\u200bgram"), unlike dropping an accent."""
+    return unicodedata.category(char) == "Cf"
 
 
 def _fold_mixed_word(word: str) -> str:
@@ -581,7 +609,7 @@ def normalize(original: str) -> MessageText:
     _number_words(text)
     if text.origins is None:
         return MessageText(original, text.chars, range(len(original) + 1))
-    return MessageText(original, text.chars, (*text.origins, len(original)))
+    return MessageText(original, text.chars, (*text.origins, len(original)), tuple(text.disguised))
 
 
 def normalize_term(term: str) -> str:

@@ -127,3 +127,16 @@ def test_moving_the_work_itself_off_upwork(
 ) -> None:
     """Working together outside Upwork is a request; finding someone outside it is not."""
     assert analyzer.assess(text).category == category
+
+
+def test_a_disguised_address_counts_more_than_a_plain_one(analyzer: Analyzer) -> None:
+    """Writing an address so that filters miss it is itself a sign of intent."""
+    lead = "I rarely check Upwork messages, my assistant handles my inbox: "
+    plain = analyzer.assess(lead + "assistant@example.com")
+    disguised = analyzer.assess(lead + "assistant at example dot com")
+    (plain_finding,) = [f for f in plain.findings if f.code == "contact.email"]
+    (hidden_finding,) = [f for f in disguised.findings if f.code == "contact.email"]
+    assert "context.disguised" not in [a.reason for a in plain_finding.adjustments]
+    assert [a.reason for a in hidden_finding.adjustments][-1] == "context.disguised"
+    assert hidden_finding.score == pytest.approx(plain_finding.score + 0.2)
+    assert disguised.flagged and disguised.category == "contact_exchange"

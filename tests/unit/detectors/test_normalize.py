@@ -40,6 +40,36 @@ def test_evasions_are_undone_and_mapped_back(
     assert original[span.start : span.end] == span.text
 
 
+DISGUISES = [  # (original, the disguised piece)
+    *[(original, source) for original, _, source in CASES[:7]],
+    ("laura punto gomez arroba example punto com", "arroba"),
+    ("call nine one seven five five five one two three four", "nine one seven"),
+    ("pay\xadpal please", "\xad"),
+]
+
+
+@pytest.mark.parametrize(("original", "source"), DISGUISES)
+def test_an_evasion_is_marked_disguised(original: str, source: str) -> None:
+    """The characters an evasion rewrote are listed, on the original text."""
+    text = normalize(original)
+    start = original.find(source)
+    assert any(a < start + len(source) and start < b for a, b in text.disguised), text.disguised
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        "PayPal and Payoneer",
+        "Grüße aus Köln",
+        "mail me: dana.k@example.com",
+        "Ｆｕｌｌ width",
+        "رقمي: +٤٤ ٧٧٠٠ ٩٠٠١٢٣",  # native digits are how the client writes, not a disguise
+    ],
+)
+def test_case_accents_and_plain_addresses_are_not_disguises(original: str) -> None:
+    assert normalize(original).disguised == ()
+
+
 NEAR_MISSES = [
     "Look at the site tomorrow, the com is down",  # "at" and "com" but no address
     "The version is 3.5.1 and covid19 data",
