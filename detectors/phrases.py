@@ -2,7 +2,11 @@
 
 A rule fires when each of its ``all`` groups (and one of its ``any`` groups)
 matches in the same sentence, or within ``window`` neighbouring sentences,
-and none of its ``none`` groups does. The context stage then moves the score
+and none of its ``none`` groups does. A request that a ``negation`` term
+forbids ("please don't ask me to pay outside Upwork", "no me pidas pagar por
+fuera", "numaranızı paylaşmayın") does not count: one of its words is part of
+the negation, or its first word follows the negation within ``NEGATION_REACH``
+words of the same sentence. The context stage then moves the score
 by the words around the evidence (a job about a payment API, "through
 Upwork", a negation), and records each move.
 """
@@ -15,6 +19,10 @@ from typing import Any
 from onplatform.detectors.base import Adjustment, Finding, MessageText, Span
 from onplatform.detectors.lexicon import Lexicon, Rule, load_lexicon
 from onplatform.detectors.matcher import Hit, Scan
+
+NEGATION_GROUP = "negation"
+NEGATION_REACH = 3
+"""Words allowed between a negation and the request it forbids: "don't [ask me to] pay"."""
 
 
 def find_groups(
@@ -93,6 +101,8 @@ class PhraseDetector:
                     chosen.append(_nearest(near, anchor.start))
                 if any(low <= sentence <= high for sentence in nones):
                     continue
+                if _negated(chosen, scan):
+                    continue
                 return chosen
         return None
 
@@ -117,6 +127,29 @@ class PhraseDetector:
             base_score=rule.score,
             adjustments=tuple(adjustments),
         )
+
+
+def _negated(chosen: list[Hit], scan: Scan) -> bool:
+    """Whether a negation forbids the request made of these hits.
+
+    Either a hit lies inside a negation ("don't share", "paylaşmayın", "teilen Sie
+    keine": the verb carries it), or a negation ends at most ``NEGATION_REACH``
+    words before the request's first word, in its sentence ("don't ask me to pay").
+    """
+    negations = scan.get(NEGATION_GROUP)
+    if not negations:
+        return False
+    first = min(chosen, key=_hit_order)
+    for negation in negations:
+        if any(negation.start <= hit.start < negation.end for hit in chosen):
+            return True
+        if (
+            negation.sentence == first.sentence
+            and negation.start <= first.start
+            and first.start - negation.end <= NEGATION_REACH
+        ):
+            return True
+    return False
 
 
 def _nearest(hits: list[Hit], start: int) -> Hit:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from onplatform.detectors.analyzer import Analyzer
+from onplatform.detectors.matcher import Hit
+from onplatform.detectors.phrases import NEGATION_GROUP, _negated
 
 CASES = [
     # (text, expected category or None, a code that must be among the findings or None)
@@ -69,3 +71,31 @@ def test_intent(analyzer: Analyzer, text: str, hesitant: bool, insisting: bool) 
     result = analyzer.assess(text)
     assert result.flagged
     assert (result.hesitant, result.insisting) == (hesitant, insisting)
+
+
+class _Negations:
+    """Just what `_negated` reads of a scan: the hits of the negation group."""
+
+    def __init__(self, *hits: Hit) -> None:
+        self.hits = list(hits)
+
+    def get(self, name: str) -> list[Hit]:
+        return self.hits if name == NEGATION_GROUP else []
+
+
+@pytest.mark.parametrize(
+    ("negation", "asked", "negated"),
+    [
+        (Hit(1, 3, 0), [Hit(2, 4, 0), Hit(6, 7, 0)], True),  # "don't [share] your email"
+        (Hit(5, 7, 0), [Hit(2, 3, 0), Hit(6, 7, 0)], True),  # verb last: "... paylaşmayın"
+        (Hit(0, 2, 0), [Hit(5, 6, 0), Hit(8, 9, 0)], True),  # "don't ask me to [pay]": 3 between
+        (Hit(0, 2, 0), [Hit(6, 7, 0), Hit(8, 9, 0)], False),  # 4 words between: too far
+        (Hit(0, 2, 0), [Hit(3, 4, 1), Hit(5, 6, 1)], False),  # the next sentence
+        (Hit(9, 11, 0), [Hit(2, 3, 0), Hit(5, 6, 0)], False),  # after the request
+    ],
+)
+def test_a_negation_forbids_only_the_request_it_governs(
+    negation: Hit, asked: list[Hit], negated: bool
+) -> None:
+    assert _negated(asked, _Negations(negation)) is negated  # type: ignore[arg-type]
+    assert _negated(asked, _Negations()) is False  # type: ignore[arg-type]
