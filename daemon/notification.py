@@ -378,16 +378,18 @@ _NAMED_HEADER_LINE = re.compile(
     r"(messages?|files?|attachments?|links?)|.{1,80} wrote:$)",
     re.IGNORECASE,
 )
-"""Header lines that start with a name: tried only on lines holding one of
-_NAMED_HEADER_WORDS, since `.{1,80}` backtracks over every other line."""
-_NAMED_HEADER_WORDS = (" sent you", " left you", " shared", " wrote:")
+"""Header lines that start with a name: tried only on lines holding one of their
+verbs, since `.{1,80}` backtracks over every other line."""
 
 
 def _is_header_line(line: str) -> bool:
     if _HEADER_LINE.match(line):
         return True
     folded = line.casefold()  # as IGNORECASE reads letters: "ſ" is an "s"
-    return any(w in folded for w in _NAMED_HEADER_WORDS) and bool(_NAMED_HEADER_LINE.match(line))
+    # Spelled out: a generator over the four words took a third longer per line.
+    if " sent you" in folded or " left you" in folded or " shared" in folded:
+        return bool(_NAMED_HEADER_LINE.match(line))
+    return " wrote:" in folded and bool(_NAMED_HEADER_LINE.match(line))
 
 
 _FOOTER_LINE = re.compile(
