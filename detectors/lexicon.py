@@ -42,6 +42,9 @@ class Rule:
     none: tuple[str, ...] = ()
     window: int = 0
     """How many neighbouring sentences the groups may spread over."""
+    max_words: int = 0
+    """When set, the rule reads only messages of at most this many words: a bare
+    "paypal?" is a request, the same word in a paragraph is not."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,7 @@ def _terms_file(
 
 
 def parse_rule(raw: Mapping[str, Any], where: str) -> Rule:
-    allowed = {"code", "category", "score", "all", "any", "none", "window"}
+    allowed = {"code", "category", "score", "all", "any", "none", "window", "max_words"}
     for key in raw:
         if key not in allowed:
             raise LexiconError(f"{where}.{key}: unknown key")
@@ -207,6 +210,9 @@ def parse_rule(raw: Mapping[str, Any], where: str) -> Rule:
     window = raw.get("window", 0)
     if not isinstance(window, int) or not 0 <= window <= 3:
         raise LexiconError(f"{where}.window: an integer from 0 to 3")
+    max_words = raw.get("max_words", 0)
+    if not isinstance(max_words, int) or isinstance(max_words, bool) or max_words < 0:
+        raise LexiconError(f"{where}.max_words: a whole number of words (0: any length)")
     return Rule(
         code=code,
         category=cast(Category, category),
@@ -215,6 +221,7 @@ def parse_rule(raw: Mapping[str, Any], where: str) -> Rule:
         any=lists["any"],
         none=lists["none"],
         window=window,
+        max_words=max_words,
     )
 
 

@@ -520,6 +520,11 @@ class Scan:
         for node, length in ends:
             self._record(found, node, i, i + length)
 
+    @property
+    def word_count(self) -> int:
+        """Words (and symbols) in the text, sentence markers left out."""
+        return len(self.tokens) - len(self._mark_tokens)
+
     def sentence(self, token: int) -> int:
         """The sentence a token index lies in."""
         return bisect.bisect_left(self._marks, token) if self._marks else 0

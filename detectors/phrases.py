@@ -75,6 +75,8 @@ class PhraseDetector:
 
     @staticmethod
     def _fire(rule: Rule, scan: Scan) -> list[Hit] | None:
+        if rule.max_words and scan.word_count > rule.max_words:
+            return None
         for name in rule.all:
             if not scan.has(name):
                 return None

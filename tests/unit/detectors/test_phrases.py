@@ -21,7 +21,12 @@ CASES = [
     ("Please install AnyDesk so I can set up the project.", "scam", "scam.remote_access"),
     ("We will mail you a check, deposit it and send back the rest.", "scam", "scam.cheque"),
     ("The interview with our HR will be on Telegram.", "scam", "scam.chat_interview"),
+    ("paypal?", "offplatform_payment", "payment.bare_channel"),
+    ("discord? nova_builds. faster there", "contact_exchange", "contact.bare_channel"),
     # near misses: the same words about the work itself
+    ("Stripe or PayPal?", None, None),
+    ("Telegram bot?", None, None),
+    ("We take PayPal and cards in the shop, the checkout page needs both.", None, None),
     ("We need a PayPal checkout integrated into our Shopify store.", None, None),
     ("Build a Telegram bot that posts our orders to a channel.", None, None),
     ("I will pay the milestone through Upwork on Friday.", None, None),

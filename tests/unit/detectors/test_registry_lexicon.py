@@ -49,6 +49,10 @@ def test_a_disabled_detector_is_left_out(lexicon: Lexicon) -> None:
         ('language = "xx"\ncolour = 1\n', r"extra\.toml: colour: unknown key"),
         ("not toml [", r"extra\.toml: invalid TOML"),
         ('[[rules]]\ncode = "x"\ncategory = "scam"\nany = ["nope"]\n', "unknown group 'nope'"),
+        (
+            '[[rules]]\ncode = "x"\ncategory = "scam"\nany = ["pay_verb"]\nmax_words = "few"\n',
+            r"extra\.toml: rules\[0\]\.max_words: a whole number",
+        ),
     ],
 )
 def test_lexicon_error_names_the_file_and_key(tmp_path: Path, content: str, message: str) -> None:
