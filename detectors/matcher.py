@@ -274,11 +274,88 @@ _NEEDLE = re.compile(r"[^\W\d_]{3,}")
 
 
 def _needles(pattern: str) -> tuple[str, ...]:
-    """A literal word every match of a simple alternation-free pattern must contain."""
-    if "|" in pattern or "\\" in pattern:
+    """Literal words of which every match of ``pattern`` holds at least one.
+
+    A word outside every group is required (the longest is kept); failing that, the
+    first group that must match gives one required word per alternative
+    ("(please )?(don't|do not|never) ..." gives "don", "not", "never"). Anything
+    harder gives none, and the pattern runs whenever its group is asked for.
+    """
+    if "\\" in pattern:
         return ()
-    words = [w for w in _NEEDLE.findall(re.sub(r"\(\?<?[!=][^)]*\)|\[[^\]]*\]|.\?", " ", pattern))]
-    return (max(words, key=len),) if words else ()
+    pieces = _top_level(_NOT_LITERAL.sub(" ", pattern))
+    if pieces is None:
+        return ()
+    words = _NEEDLE.findall(" ".join(text for text, group in pieces if not group))
+    if words:
+        return (max(words, key=len),)
+    for text, group in pieces:
+        if group != "(":
+            continue
+        needles: list[str] = []
+        for alternative in _split_alternatives(text):
+            found = _needles(alternative)
+            if not found:
+                return ()
+            needles += found
+        return tuple(dict.fromkeys(needles))
+    return ()
+
+
+def _top_level(pattern: str) -> list[tuple[str, str]] | None:
+    """The pattern as literal runs ``(text, "")`` and groups: ``(inside, "(")`` when the
+    group must match, ``(inside, "?")`` when it may be skipped. ``None`` when the pattern
+    has alternatives at the top or unbalanced brackets."""
+    pieces: list[tuple[str, str]] = []
+    literal: list[str] = []
+    at = 0
+    while at < len(pattern):
+        char = pattern[at]
+        if char == "|":
+            return None
+        if char != "(":
+            literal.append(char)
+            at += 1
+            continue
+        depth, close = 0, at
+        while close < len(pattern):
+            depth += {"(": 1, ")": -1}.get(pattern[close], 0)
+            if depth == 0:
+                break
+            close += 1
+        if depth:
+            return None
+        pieces.append(("".join(literal), ""))
+        literal = []
+        optional = close + 1 < len(pattern) and pattern[close + 1] in "?*{"
+        pieces.append((pattern[at + 1 : close], "?" if optional else "("))
+        at = (
+            close + 2
+            if optional or (close + 1 < len(pattern) and pattern[close + 1] == "+")
+            else close + 1
+        )
+    pieces.append(("".join(literal), ""))
+    return pieces
+
+
+def _split_alternatives(inside: str) -> list[str]:
+    """The alternatives of a group's inside, split at the ``|`` not nested deeper."""
+    parts, depth, start = [], 0, 0
+    for at, char in enumerate(inside):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "|" and depth == 0:
+            parts.append(inside[start:at])
+            start = at + 1
+    parts.append(inside[start:])
+    return parts
+
+
+_NOT_LITERAL = re.compile(
+    r"\(\?<?[!=][^)]*\)"  # lookarounds
+    r"|\[[^\]]*\](?:\{[^}]*\}|[*+?])?\??"  # character classes, repeated or not
+    r"|[^)](?:\{[^}]*\}|[*+?])\??"  # a repeated or optional character (groups: above)
+)
+"""What a pattern may match without these very characters: blanked before looking for words."""
 
 
 class TermMatcher:
@@ -496,6 +573,7 @@ class Scan:
         self._spaced_done = False
         self._symbols: tuple[str, ...] = ()
         self._found_spans: dict[int, tuple[int, int]] = {}
+        self._sentence_hits: dict[tuple[str, int, int], list[Hit]] = {}
         found: dict[str, list[Hit]] = {}
         infos = matcher.infos(tokens)
         infos.append(_NO_INFO)  # past the end: nothing; the walks may look two tokens on
@@ -559,15 +637,44 @@ class Scan:
             return True  # a group is only recorded with a hit
         return name in self.matcher.regexes and bool(self.get(name))
 
-    def _regex_hits(self, name: str) -> list[Hit]:
+    def get_in_sentences(self, name: str, first: int, last: int) -> list[Hit]:
+        """Hits of one group that start in sentences ``first`` to ``last``.
+
+        Regex-only terms read just the text of those sentences: a group asked about
+        one request (the negations) costs a sentence, not the whole message.
+        """
+        if name in self._checked or name not in self.matcher.regexes:
+            return [h for h in self.get(name) if first <= h.sentence <= last]
+        key = (name, first, last)
+        hits = self._sentence_hits.get(key)
+        if hits is None:
+            low, high = self._sentence_chars(first, last)
+            hits = self._found.get(name, []) + self._regex_hits(name, low, high)
+            hits = sorted((h for h in hits if first <= h.sentence <= last), key=_hit_order)
+            self._sentence_hits[key] = hits
+        return hits
+
+    def _sentence_chars(self, first: int, last: int) -> tuple[int, int]:
+        """The characters of sentences ``first`` to ``last`` (the whole text if unsure)."""
+        marks = self._marks
+        begin = marks[first - 1] + 1 if 0 < first <= len(marks) else 0
+        end = marks[last] - 1 if last < len(marks) else len(self.tokens) - 1
+        if not self.tokens or end < begin or not self._agree():
+            return 0, len(self.text)
+        return self._span(begin)[0], self._span(end)[1]
+
+    def _regex_hits(self, name: str, low: int = 0, high: int | None = None) -> list[Hit]:
         terms = self.matcher.regexes.get(name)
         if not terms:
             return []
+        text = self.text
+        high = len(text) if high is None else high
+        window = text[low:high] if low or high < len(text) else text
         hits: list[Hit] = []
         for term in terms:
-            if term.needles and not any(n in self.text for n in term.needles):
+            if term.needles and not any(n in window for n in term.needles):
                 continue
-            for match in term.pattern.finditer(self.text):
+            for match in term.pattern.finditer(text, low, high):
                 if match.end() > match.start():
                     hits.append(self._hit_at(match.start(), match.end()))
         return hits
@@ -743,6 +850,12 @@ class Scan:
 
 
 _EMPTY: list[Hit] = []
+
+
+def _hit_order(hit: Hit) -> tuple[int, int]:
+    return hit.start, hit.end
+
+
 _SPLITS_BEFORE_INDEX = 3
 """Spans found by splitting from the nearer end before all words are indexed at once."""
 _MARK = "\x07"

@@ -138,10 +138,12 @@ def _negated(chosen: list[Hit], scan: Scan) -> bool:
     keine": the verb carries it), or a negation ends at most ``NEGATION_REACH``
     words before the request's first word, in its sentence ("don't ask me to pay").
     """
-    negations = scan.get(NEGATION_GROUP)
+    first = min(chosen, key=_hit_order)
+    negations = scan.get_in_sentences(
+        NEGATION_GROUP, first.sentence, max(hit.sentence for hit in chosen)
+    )
     if not negations:
         return False
-    first = min(chosen, key=_hit_order)
     for negation in negations:
         if any(negation.start <= hit.start < negation.end for hit in chosen):
             return True

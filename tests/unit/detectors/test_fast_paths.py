@@ -7,9 +7,11 @@ random text mixing scripts, punctuation, symbols and white space.
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +27,7 @@ PIECES = [
     "K", "µ", "\xad", "¼", "ł", " pay ", " paypal ", " whatsapp ", " on ", " the ",
     " p4ypal ", " wh@tsapp ", " at ", " dot ", " com ", "one two three four five six ",
     " do ", "один", " два ", "три ", "дев'ять", "-", "p", "a",
+    " please don't share your ", " nunca vamos te pedir que ", " bitte keine ", " nie poprosimy ",
     ". ", "\n\n", "! ", "… ", "？", "ѕкуре", "раураl",
 ]  # fmt: skip
 
@@ -180,3 +183,57 @@ def test_sentence_at_agrees_with_the_token_spans(lexicon: Lexicon, text: str) ->
             start, _ = quoted.char_span(hit)
             want = reference._hit_at(start, start + 1).sentence
             assert quoted.sentence_at(start) == want
+
+
+@pytest.mark.parametrize(
+    ("pattern", "needles"),
+    [
+        ("(will|'ll) never (ask|request) you [^.,;!?]{0,200}", ("never",)),
+        ("(benden|bizden) [^.;!?]{0,100}?(istemeyin)", ("benden", "bizden")),
+        ("(please )?(don'?t|do not|never) (send|share) your", ("your",)),
+        ("(please )?(don'?t|do not|never) (send|share) (it|x)", ("don", "not", "never")),
+        ("(a|bb)? payp[a4]l", ("payp",)),
+        ("abc*d", ()),  # "abd" matches: no word is sure
+        ("(a|b) xx|yyy zzz", ()),  # alternatives at the top
+        ("((ab|cd)e|never) zz", ()),  # an alternative without a word of three letters
+    ],
+)
+def test_needles_are_words_every_match_holds(pattern: str, needles: tuple[str, ...]) -> None:
+    assert m._needles(pattern) == needles
+
+
+def test_every_regex_match_in_the_corpora_holds_a_needle(lexicon: Lexicon) -> None:
+    """The literal prefilter never skips a term that would have matched."""
+    corpus = Path(__file__).resolve().parents[2] / "corpus"
+    texts = [
+        n.normalize(json.loads(line)["text"]).normalized
+        for path in sorted(corpus.glob("*.jsonl"))
+        if path.name != "threads.jsonl"
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    checked = 0
+    for terms in lexicon.matcher.regexes.values():
+        for term in terms:
+            for text in texts:
+                for match in term.pattern.finditer(text):
+                    checked += 1
+                    if term.needles:
+                        assert any(needle in match.group(0) for needle in term.needles)
+    assert checked >= 40  # the regex terms do match the corpora (47 matches today)
+
+
+@pytest.mark.parametrize("text", normalized_texts(300, seed=21))
+def test_a_group_read_in_some_sentences_starts_where_the_whole_reading_does(
+    lexicon: Lexicon, text: str
+) -> None:
+    """Regex terms read on a stretch of sentences find matches that start where reading the
+    whole text finds them; one that only goes on into the next sentence is not read."""
+    whole = m.Scan(lexicon.matcher, text)
+    starts = {h.start for h in whole.get("negation")}
+    last = whole.sentence(len(whole.tokens))
+    for first in range(last + 1):
+        part = m.Scan(lexicon.matcher, text)
+        for hit in part.get_in_sentences("negation", first, first + 1):
+            assert first <= hit.sentence <= first + 1
+            assert hit.start in starts

@@ -84,8 +84,9 @@ class _Negations:
     def __init__(self, *hits: Hit) -> None:
         self.hits = list(hits)
 
-    def get(self, name: str) -> list[Hit]:
-        return self.hits if name == NEGATION_GROUP else []
+    def get_in_sentences(self, name: str, first: int, last: int) -> list[Hit]:
+        hits = self.hits if name == NEGATION_GROUP else []
+        return [hit for hit in hits if first <= hit.sentence <= last]
 
 
 @pytest.mark.parametrize(
