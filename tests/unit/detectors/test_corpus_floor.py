@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +13,38 @@ from onplatform.daemon.policy import decide
 from onplatform.detectors.analyzer import Analyzer
 from onplatform.detectors.evaluation import EvalReport, evaluate, format_report
 
-CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "messages.jsonl"
-THREADS = Path(__file__).resolve().parents[2] / "corpus" / "threads.jsonl"
+CORPUS_DIR = Path(__file__).resolve().parents[2] / "corpus"
+THREADS = CORPUS_DIR / "threads.jsonl"
 
 TARGET_F1 = 0.95
 TARGET_FPR = 0.03
 TARGET_CATEGORY = 0.90
-RATCHET_F1 = 0.985
-"""What the detectors reach today (0.989); raise it whenever they improve, never lower it."""
-RATCHET_FPR = 0.024
-"""Reached 0.023 (6 of 256 benign, all from the contact-data detector)."""
-RATCHET_INTENT = 0.99
-"""Share of flagged records whose hesitant and insisting marks are right (reached 0.994)."""
+
+
+@dataclass(frozen=True)
+class Floor:
+    """What a corpus must keep: raise a floor whenever the detectors improve, never lower it."""
+
+    f1: float
+    fpr: float
+    intent: float
+    """Share of flagged records whose hesitant and insisting marks are right."""
+    target: bool = True
+    """Tuned on: the product target applies too. The holdout is never tuned on, so it only
+    guards against a regression in what carries over to unseen messages."""
+
+
+FLOORS = {
+    "messages.jsonl": Floor(f1=0.995, fpr=0.004, intent=0.99),
+    "fresh.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.99),
+    "forum.jsonl": Floor(f1=0.99, fpr=0.005, intent=0.975),
+    "fresh_holdout.jsonl": Floor(f1=0.94, fpr=0.035, intent=0.95, target=False),
+    "forum_holdout.jsonl": Floor(f1=0.92, fpr=0.04, intent=0.97, target=False),
+    "negation.jsonl": Floor(f1=0.93, fpr=0.005, intent=0.9, target=False),
+}
+"""Reached: 1.000, 1.000, 0.996 F1 with no false positive on the three tuned files; 0.947
+(FPR 0.031) and 0.928 (FPR 0.038) on the holdouts; on negation.jsonl no benign prohibition
+flagged, and 17 requests missed that the lexicons do not cover yet (hence no target there)."""
 RATCHET_THREADS = 1.0
 """Share of thread messages whose escalation action matches (reached 126 of 126)."""
 
@@ -36,24 +57,28 @@ def _read(path: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def report(analyzer: Analyzer) -> EvalReport:
-    return evaluate(analyzer, _read(CORPUS))
+def reports(analyzer: Analyzer) -> dict[str, EvalReport]:
+    return {name: evaluate(analyzer, _read(CORPUS_DIR / name)) for name in FLOORS}
 
 
-def test_target(report: EvalReport) -> None:
+@pytest.mark.parametrize("name", [name for name, floor in FLOORS.items() if floor.target])
+def test_target(reports: dict[str, EvalReport], name: str) -> None:
     """The product target: F1 >= 0.95, at most 3% of benign messages flagged."""
+    report = reports[name]
     assert report.f1 >= TARGET_F1, format_report(report)
     assert report.false_positive_rate <= TARGET_FPR, format_report(report)
     assert report.category_accuracy >= TARGET_CATEGORY, format_report(report)
 
 
-def test_no_regression(report: EvalReport) -> None:
+@pytest.mark.parametrize("name", list(FLOORS))
+def test_no_regression(reports: dict[str, EvalReport], name: str) -> None:
     """F1, the false-positive rate and the intent marks never fall below what was reached."""
-    assert report.f1 >= RATCHET_F1, format_report(report)
-    assert report.false_positive_rate <= RATCHET_FPR, format_report(report)
+    report, floor = reports[name], FLOORS[name]
+    assert report.f1 >= floor.f1, format_report(report)
+    assert report.false_positive_rate <= floor.fpr, format_report(report)
     intent_right = report.hesitant_correct + report.insisting_correct
     intent_total = report.hesitant_total + report.insisting_total
-    assert intent_total == 0 or intent_right / intent_total >= RATCHET_INTENT, format_report(report)
+    assert intent_total == 0 or intent_right / intent_total >= floor.intent, format_report(report)
 
 
 def test_thread_escalation(analyzer: Analyzer) -> None:
