@@ -24,7 +24,7 @@ from typing import Any, cast
 import regex
 
 from onplatform.detectors.base import CATEGORIES, Category
-from onplatform.detectors.matcher import TermMatcher, expand_term
+from onplatform.detectors.matcher import TermError, TermMatcher
 from onplatform.detectors.normalize import normalize_term
 
 
@@ -111,19 +111,6 @@ def fold_term(term: str) -> str:
     if term.isascii():
         return term
     return "".join(c if c.isascii() else normalize_term(c) for c in term)
-
-
-def check_term(term: str, where: str) -> None:
-    """Refuse a term that is neither a plain phrase nor a valid regular expression."""
-    try:
-        expand_term(term)
-        return
-    except ValueError:
-        pass
-    try:
-        regex.compile(compile_term(term))
-    except regex.error as err:
-        raise LexiconError(f"{where}: bad pattern {term!r}: {err}") from err
 
 
 def compile_term(term: str) -> str:
@@ -272,11 +259,13 @@ def load_lexicon(
             languages.append(language)
     rules += [parse_rule(r, f"detectors.rules[{i}]") for i, r in enumerate(extra_rules)]
     folded: dict[str, tuple[str, ...]] = {}
+    origin: dict[str, str] = {}
+    """Where each folded term was first written, to name it when it is refused."""
     for name, values in terms.items():
         kept: list[str] = []
         for term, where in values:
             folded_term = fold_term(term)
-            check_term(folded_term, where)
+            origin.setdefault(folded_term, where)
             kept.append(folded_term)
         folded[name] = tuple(dict.fromkeys(kept))
     groups = _LazyPatterns(folded)
@@ -294,5 +283,8 @@ def load_lexicon(
         languages=tuple(languages),
         terms=folded,
     )
-    _ = lexicon.matcher  # build it now: a bad lexicon fails at load, not on a message
+    try:
+        _ = lexicon.matcher  # build it now: a bad lexicon fails at load, not on a message
+    except TermError as err:
+        raise LexiconError(f"{origin.get(err.term, 'lexicon')}: {err}") from err
     return lexicon

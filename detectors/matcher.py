@@ -25,8 +25,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 from itertools import accumulate, compress, count, islice, repeat
 from operator import add, methodcaller
 from typing import NamedTuple
@@ -121,6 +120,14 @@ def token_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple
 # --- term expansion -------------------------------------------------------------------------
 
 
+class TermError(ValueError):
+    """A term that is neither words nor a valid regular expression."""
+
+    def __init__(self, term: str, reason: str) -> None:
+        super().__init__(f"bad pattern {term!r}: {reason}")
+        self.term = term
+
+
 class _UnsupportedError(Exception):
     """The term needs a real regular expression."""
 
@@ -188,9 +195,10 @@ def expand_term(term: str) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]
     return list(sequences), list(refused)
 
 
-@lru_cache(maxsize=16384)
 def _expand_term(term: str) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
-    """:func:`expand_term`, remembered: the lexicon loader checks each term, then adds it."""
+    """:func:`expand_term`, as tuples. Not remembered: a term is expanded once, when it is
+    added, and the expansions of a whole lexicon (100,000 word sequences) would outweigh
+    the matcher itself."""
     body = term.strip()
     refused: list[tuple[str, ...]] = []
     while True:
@@ -220,13 +228,49 @@ def _expand_term(term: str) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[st
 # --- the trie -------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Node:
-    children: dict[str, _Node] = field(default_factory=dict)
-    groups: list[str] = field(default_factory=list)
+    children: dict[str, _Node]
+    """Shared and empty (:data:`_NO_CHILDREN`) until a term goes on from here."""
+    groups: tuple[str, ...] = ()
     """Groups whose term ends here with no condition on the preceding words."""
-    guarded: list[tuple[str, tuple[tuple[str, ...], ...]]] = field(default_factory=list)
+    guarded: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = ()
     """Groups whose term ends here unless one of the given token sequences precedes it."""
+
+
+_NO_CHILDREN: dict[str, _Node] = {}
+"""The children of every leaf: a leaf is one small object, however many there are."""
+
+
+def _share_subtrees(roots: dict[str, _Node]) -> dict[str, _Node]:
+    """The same trie with every set of identical subtrees kept once.
+
+    Terms written with alternatives ("(save|avoid|skip) (the )?(fees|cut)") expand
+    to thousands of word sequences that end alike; read-only after this, the trie
+    becomes a graph whose equal endings are one node (145,000 nodes became a few
+    thousand). Matching only follows children, so it reads exactly as before.
+    """
+    canonical: dict[tuple[object, ...], _Node] = {}
+    done: dict[int, _Node] = {}
+
+    def share(node: _Node) -> _Node:
+        found = done.get(id(node))
+        if found is not None:
+            return found
+        children = {token: share(child) for token, child in node.children.items()}
+        key = (
+            tuple(sorted((token, id(child)) for token, child in children.items())),
+            tuple(node.groups),
+            tuple(node.guarded),
+        )
+        kept = canonical.get(key)
+        if kept is None:
+            node.children = children
+            kept = canonical[key] = node
+        done[id(node)] = kept
+        return kept
+
+    return {token: share(node) for token, node in roots.items()}
 
 
 class _TokenInfo:
@@ -370,10 +414,14 @@ class TermMatcher:
         self._endings: dict[int, set[str]] = {}
         self._parts: list[str] = []
         self.regexes: dict[str, list[RegexTerm]] = {}
-        self._registered: set[str] = set()
+        self._registered: dict[str, str] = {}
+        self._leaves: dict[tuple[object, ...], _Node] = {}
         for name, group_terms in terms.items():
             for term in group_terms:
                 self._add(name, term)
+        self._root = _share_subtrees(self._root)
+        self._leaves.clear()
+        self._registered.clear()
         self._stem_lengths = sorted(self._stems)
         self._ending_lengths = sorted(self._endings)
         self._infos: dict[tuple[str, ...], _TokenInfo] = {}
@@ -390,18 +438,47 @@ class TermMatcher:
             return
         registered = self._registered
         for tokens in sequences:
-            node: _Node | None = None
-            for token in tokens:
-                if token not in registered:
-                    registered.add(token)
+            children = self._root
+            for index, word in enumerate(tokens):
+                token = registered.get(word)
+                if token is None:  # one string per distinct token, however many terms hold it
+                    token = registered[word] = word
                     self._register(token)
-                children = self._root if node is None else node.children
-                node = children.setdefault(token, _Node())
-            assert node is not None
-            if refused:
-                node.guarded.append((group, tuple(refused)))
-            elif group not in node.groups:
-                node.groups.append(group)
+                child = children.get(token)
+                if index == len(tokens) - 1:
+                    children[token] = self._with_end(child, group, refused)
+                    break
+                if child is None or child.children is _NO_CHILDREN:
+                    # A word goes on from here: the node needs children of its own.
+                    child = children[token] = _Node(
+                        {},
+                        child.groups if child is not None else (),
+                        child.guarded if child is not None else (),
+                    )
+                children = child.children
+
+    def _with_end(
+        self, node: _Node | None, group: str, refused: tuple[tuple[str, ...], ...]
+    ) -> _Node:
+        """``node`` (or a new leaf) with ``group`` ending there.
+
+        Leaves are shared between all terms that end alike: most of a lexicon's word
+        sequences end in a leaf, and one object per ending kind keeps loading small.
+        """
+        groups = node.groups if node is not None else ()
+        guarded = node.guarded if node is not None else ()
+        if refused:
+            guarded = (*guarded, (group, refused))
+        elif group not in groups:
+            groups = (*groups, group)
+        if node is not None and node.children is not _NO_CHILDREN:
+            node.groups, node.guarded = groups, guarded  # an inner node is never shared
+            return node
+        key = (groups, guarded)
+        leaf = self._leaves.get(key)
+        if leaf is None:
+            leaf = self._leaves[key] = _Node(_NO_CHILDREN, groups, guarded)
+        return leaf
 
     def _register(self, token: str) -> None:
         if token == DIGITS:
@@ -419,8 +496,10 @@ class TermMatcher:
     def _add_regex(self, group: str, term: str) -> None:
         from onplatform.detectors.lexicon import compile_term  # the regex syntax lives there
 
-        source = compile_term(term)
-        pattern = regex.compile(source)  # errors reported by the lexicon loader
+        try:
+            pattern = regex.compile(compile_term(term))
+        except regex.error as err:
+            raise TermError(term, str(err)) from err
         self.regexes.setdefault(group, []).append(RegexTerm(group, pattern, _needles(term)))
 
     @property

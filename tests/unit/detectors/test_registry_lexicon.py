@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +100,22 @@ def test_lookbehind_becomes_a_refused_prefix() -> None:
 def test_a_real_regex_is_refused_by_the_expander() -> None:
     with pytest.raises(ValueError):
         expand_term("pay.+now")
+
+
+def test_loading_every_lexicon_stays_small() -> None:
+    """The daemon's memory budget (80 MB peak) holds with every language loaded.
+
+    Terms written with alternatives expand to some 100,000 word sequences; kept as one
+    node each, loading peaked above 100 MB. Shared endings keep it to a few MB.
+    """
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        lexicon = load_lexicon()
+        gc.collect()
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert lexicon.matcher.regex_terms < 60
+    assert peak < 40 * 2**20, f"peak {peak / 2**20:.1f} MB"
+    assert kept < 12 * 2**20, f"kept {kept / 2**20:.1f} MB"
