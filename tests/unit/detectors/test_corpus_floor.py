@@ -40,11 +40,10 @@ FLOORS = {
     "forum.jsonl": Floor(f1=0.99, fpr=0.005, intent=0.975),
     "fresh_holdout.jsonl": Floor(f1=0.94, fpr=0.035, intent=0.95, target=False),
     "forum_holdout.jsonl": Floor(f1=0.92, fpr=0.04, intent=0.97, target=False),
-    "negation.jsonl": Floor(f1=0.93, fpr=0.005, intent=0.9, target=False),
+    "negation.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.9),
 }
-"""Reached: 1.000, 1.000, 0.996 F1 with no false positive on the three tuned files; 0.947
-(FPR 0.031) and 0.928 (FPR 0.038) on the holdouts; on negation.jsonl no benign prohibition
-flagged, and 17 requests missed that the lexicons do not cover yet (hence no target there)."""
+"""Reached: F1 1.000, 1.000, 0.996 and 1.000 with no false positive on the four tuned files;
+0.947 (FPR 0.031) and 0.928 (FPR 0.038) on the holdouts."""
 RATCHET_THREADS = 1.0
 """Share of thread messages whose escalation action matches (reached 126 of 126)."""
 
