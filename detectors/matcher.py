@@ -157,18 +157,18 @@ def _parse_alternatives(term: str, pos: int, closing: str | None) -> tuple[list[
             body = term[pos + 1 : close] if close > 0 else ""
             if not body or any(c in body for c in "^\\") or "-" in body.strip("-"):
                 raise _UnsupportedError
-            options, pos = list(dict.fromkeys(body)), close + 1
+            options, pos = [_term_char(c) for c in dict.fromkeys(body)], close + 1
         elif char == "\\":
             if term.startswith("\\d+", pos):
                 options, pos = [f" {DIGITS} "], pos + 3
             elif pos + 1 < len(term) and not term[pos + 1].isalnum():
-                options, pos = [term[pos + 1]], pos + 2
+                options, pos = [_term_char(term[pos + 1])], pos + 2
             else:
                 raise _UnsupportedError
         elif char in ".+{}^$)]":
             raise _UnsupportedError
         else:
-            options, pos = [char], pos + 1
+            options, pos = [_term_char(char)], pos + 1
         if pos < len(term) and term[pos] == "?":
             options = [*options, ""]
             pos += 1
@@ -181,6 +181,20 @@ def _parse_alternatives(term: str, pos: int, closing: str | None) -> tuple[list[
         raise _UnsupportedError
     branches.extend(current)
     return branches, pos
+
+
+def _term_char(char: str) -> str:
+    """A character of a term as the text tokeniser reads it: punctuation is a space, a
+    symbol or a CJK character a token of its own (done per character, so that the tens
+    of thousands of strings an alternation expands to are only split)."""
+    read = _TERM_CHARS.get(char)
+    if read is None:
+        alone = _CJK.match(char) is not None or char in _SYMBOLS
+        read = _TERM_CHARS[char] = f" {char} " if alone else char.translate(_TERM_TABLE)
+    return read
+
+
+_TERM_CHARS: dict[str, str] = {}
 
 
 _LOOKBEHIND = re.compile(r"\(\?<!([^()|\\?*+\[\]]+)\)")
@@ -213,8 +227,7 @@ def _expand_term(term: str) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[st
         raise ValueError(term) from err
     sequences: list[tuple[str, ...]] = []
     for string in strings:
-        spaced = _space_cjk(string) if not string.isascii() and _CJK.search(string) else string
-        tokens = tuple(_space_symbols(spaced.translate(_TERM_TABLE)).split())
+        tokens = tuple(string.split())  # each character was spaced as it was read
         if not tokens:
             continue
         if "*" in string and any(t.strip("*") == "" or "*" in t.strip("*") for t in tokens):
@@ -437,9 +450,20 @@ class TermMatcher:
             self._add_regex(group, term)
             return
         registered = self._registered
+        previous: tuple[str, ...] = ()
+        inner: list[_Node] = []
+        # An expansion lists sequences with the same beginning side by side: each one is
+        # walked on from where it leaves the previous one. The inner nodes on the way are
+        # never replaced, so those of the previous sequence are still in the trie.
         for tokens in sequences:
-            children = self._root
-            for index, word in enumerate(tokens):
+            start = 0
+            limit = min(len(previous), len(tokens)) - 1
+            while start < limit and previous[start] == tokens[start]:
+                start += 1
+            del inner[start:]
+            children = inner[-1].children if inner else self._root
+            for index in range(start, len(tokens)):
+                word = tokens[index]
                 token = registered.get(word)
                 if token is None:  # one string per distinct token, however many terms hold it
                     token = registered[word] = word
@@ -455,7 +479,9 @@ class TermMatcher:
                         child.groups if child is not None else (),
                         child.guarded if child is not None else (),
                     )
+                inner.append(child)
                 children = child.children
+            previous = tokens
 
     def _with_end(
         self, node: _Node | None, group: str, refused: tuple[tuple[str, ...], ...]
