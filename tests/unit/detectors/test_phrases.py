@@ -23,6 +23,9 @@ CASES = [
     ("The interview with our HR will be on Telegram.", "scam", "scam.chat_interview"),
     ("paypal?", "offplatform_payment", "payment.bare_channel"),
     ("discord? nova_builds. faster there", "contact_exchange", "contact.bare_channel"),
+    ("Why don't we pay outside Upwork, it is cheaper.", "offplatform_payment", None),
+    ("Please don't share your personal email or phone here.", None, None),  # forbidden, not asked
+    ("We never work outside Upwork, payment goes through Upwork escrow.", None, None),
     # near misses: the same words about the work itself
     ("Stripe or PayPal?", None, None),
     ("Telegram bot?", None, None),
