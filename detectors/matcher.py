@@ -267,14 +267,19 @@ def _share_subtrees(roots: dict[str, _Node]) -> dict[str, _Node]:
     done: dict[int, _Node] = {}
 
     def share(node: _Node) -> _Node:
+        if node.children is _NO_CHILDREN:
+            return node  # leaves are shared by their ending as they are made
         found = done.get(id(node))
         if found is not None:
             return found
-        children = {token: share(child) for token, child in node.children.items()}
+        children = {
+            token: child if child.children is _NO_CHILDREN else share(child)
+            for token, child in node.children.items()
+        }
         key = (
-            tuple(sorted((token, id(child)) for token, child in children.items())),
-            tuple(node.groups),
-            tuple(node.guarded),
+            frozenset(zip(children, map(id, children.values()), strict=True)),
+            node.groups,
+            node.guarded,
         )
         kept = canonical.get(key)
         if kept is None:
@@ -456,20 +461,21 @@ class TermMatcher:
         # walked on from where it leaves the previous one. The inner nodes on the way are
         # never replaced, so those of the previous sequence are still in the trie.
         for tokens in sequences:
+            last = len(tokens) - 1
             start = 0
-            limit = min(len(previous), len(tokens)) - 1
+            limit = min(len(previous) - 1, last)
             while start < limit and previous[start] == tokens[start]:
                 start += 1
             del inner[start:]
             children = inner[-1].children if inner else self._root
-            for index in range(start, len(tokens)):
+            for index in range(start, last + 1):
                 word = tokens[index]
                 token = registered.get(word)
                 if token is None:  # one string per distinct token, however many terms hold it
                     token = registered[word] = word
                     self._register(token)
                 child = children.get(token)
-                if index == len(tokens) - 1:
+                if index == last:
                     children[token] = self._with_end(child, group, refused)
                     break
                 if child is None or child.children is _NO_CHILDREN:
