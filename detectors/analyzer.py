@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from onplatform.detectors.base import (
     CATEGORIES,
+    NEGATED,
     Adjustment,
     Category,
     Detector,
@@ -133,6 +134,8 @@ class Analyzer:
     def _unmasked(finding: Finding, text: MessageText) -> Finding:
         if not any(text.is_disguised(span) for span in finding.evidence):
             return finding
+        if any(adj.reason == NEGATED for adj in finding.adjustments):
+            return finding  # a forbidden request stays at 0, however it was written
         score = min(1.0, max(0.0, finding.score + DISGUISE_DELTA))
         move = Adjustment("context.disguised", DISGUISE_DELTA)
         return replace(finding, score=round(score, 3), adjustments=(*finding.adjustments, move))

@@ -49,6 +49,10 @@ class Finding:
         return joined if len(joined) <= limit else joined[: limit - 1] + "…"
 
 
+NEGATED = "context.negated"
+"""The adjustment that sets a request a negation forbids to 0 (shown, never counted)."""
+
+
 @dataclass(frozen=True)
 class MessageText:
     """A client's words, with a normalised form mapped back to the original.

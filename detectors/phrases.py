@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from onplatform.detectors.base import Adjustment, Finding, MessageText, Span
+from onplatform.detectors.base import NEGATED, Adjustment, Finding, MessageText, Span
 from onplatform.detectors.lexicon import Lexicon, Rule, load_lexicon
 from onplatform.detectors.matcher import Hit, Scan
 
@@ -68,23 +68,26 @@ class PhraseDetector:
         for rule, needs, one_of, plain in self._needs:
             if plain and (not present >= needs or (one_of and present.isdisjoint(one_of))):
                 continue
-            hit = self._fire(rule, scan)
+            hit, negated = self._fire(rule, scan)
             if hit is not None:
-                findings.append(self._finding(rule, hit, text, scan))
+                findings.append(self._finding(rule, hit, text, scan, negated))
         return findings
 
     @staticmethod
-    def _fire(rule: Rule, scan: Scan) -> list[Hit] | None:
+    def _fire(rule: Rule, scan: Scan) -> tuple[list[Hit] | None, bool]:
+        """The hits of the rule's first match, and whether every match was negated (then
+        the first negated one is returned, so that ``--explain`` can show it at 0)."""
         if rule.max_words and scan.word_count > rule.max_words:
-            return None
+            return None, False
         for name in rule.all:
             if not scan.has(name):
-                return None
+                return None, False
         if rule.any and not any(scan.has(name) for name in rule.any):
-            return None
+            return None, False
         first_group = rule.all[0] if rule.all else next(n for n in rule.any if scan.has(n))
         nones = [m.sentence for name in rule.none for m in scan.get(name)]
         window = rule.window
+        forbidden: list[Hit] | None = None
         for anchor in scan.get(first_group):
             low, high = anchor.sentence - window, anchor.sentence + window
             chosen = [anchor]
@@ -104,11 +107,14 @@ class PhraseDetector:
                 if any(low <= sentence <= high for sentence in nones):
                     continue
                 if _negated(chosen, scan):
+                    forbidden = forbidden or chosen
                     continue
-                return chosen
-        return None
+                return chosen, False
+        return forbidden, forbidden is not None
 
-    def _finding(self, rule: Rule, hit: list[Hit], text: MessageText, scan: Scan) -> Finding:
+    def _finding(
+        self, rule: Rule, hit: list[Hit], text: MessageText, scan: Scan, negated: bool = False
+    ) -> Finding:
         first = min(m.sentence for m in hit)
         last = max(m.sentence for m in hit)
         adjustments = []
@@ -116,6 +122,9 @@ class PhraseDetector:
             if any(first <= m.sentence <= last for m in scan.get(adj.group)):
                 adjustments.append(Adjustment(adj.reason, adj.delta))
         score = min(1.0, max(0.0, rule.score + sum(a.delta for a in adjustments)))
+        if negated:  # kept at 0 so that --explain shows why the request did not count
+            adjustments.append(Adjustment(NEGATED, -score))
+            score = 0.0
         spans: list[Span] = []
         for m in sorted(set(hit), key=_hit_order):
             start, end = scan.char_span(m)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from onplatform.detectors.analyzer import Analyzer
+from onplatform.detectors.base import NEGATED
 from onplatform.detectors.matcher import Hit
 from onplatform.detectors.phrases import NEGATION_GROUP, _negated
 
@@ -108,3 +109,19 @@ def test_a_negation_forbids_only_the_request_it_governs(
 ) -> None:
     assert _negated(asked, _Negations(negation)) is negated  # type: ignore[arg-type]
     assert _negated(asked, _Negations()) is False  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Please don't share your personal email or phone here, Upwork flags it.",
+        "Please don't send me your p4yp4l or any other details, keep it on Upwork.",
+    ],
+)
+def test_a_forbidden_request_is_shown_at_zero(analyzer: Analyzer, text: str) -> None:
+    """--explain shows the rule a negation switched off, at 0 and with the reason."""
+    result = analyzer.assess(text)
+    assert not result.flagged
+    negated = [f for f in result.findings if any(a.reason == NEGATED for a in f.adjustments)]
+    assert negated
+    assert all(f.score == 0.0 for f in negated)
