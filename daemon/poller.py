@@ -626,8 +626,8 @@ class AccountPoller:
         log.warning(
             events.ALERT_RAISED,
             client=notification.client_key,
-            codes=list(assessment.codes),
-            evidence=[f.excerpt(60) for f in assessment.findings[:4]],
+            codes=list(dict.fromkeys(f.code for f in assessment.counted)),
+            evidence=[f.excerpt(60) for f in assessment.counted[:4]],
             hesitant=assessment.hesitant,
             insisting=assessment.insisting,
         )

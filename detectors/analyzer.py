@@ -45,6 +45,12 @@ class Assessment:
     def codes(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(f.code for f in self.findings))
 
+    @property
+    def counted(self) -> tuple[Finding, ...]:
+        """The findings that weigh (score above 0), strongest first: what an alert quotes.
+        A mention the context cancelled or a request a negation forbade stays out."""
+        return tuple(sorted((f for f in self.findings if f.score > 0), key=lambda f: -f.score))
+
 
 def combine(scores: Sequence[float]) -> float:
     """The strongest finding, raised a little by independent support."""

@@ -53,3 +53,15 @@ def test_below_threshold_is_not_flagged(lexicon: Lexicon) -> None:
     analyzer = Analyzer([Fixed("weak", "contact_exchange", 0.3)], lexicon)
     result = analyzer.assess("x")
     assert not result.flagged and result.category is None and result.score == 0.3
+
+
+def test_an_alert_quotes_only_what_weighs(analyzer: Analyzer) -> None:
+    """Findings the context cancelled stay out of the alert; the strongest come first."""
+    result = analyzer.assess(
+        "Please don't share your personal email here. Just add me on Telegram: @maria_dev_example"
+    )
+    assert result.flagged
+    assert any(f.score == 0 for f in result.findings)  # the forbidden share request
+    counted = result.counted
+    assert counted and all(f.score > 0 for f in counted)
+    assert [f.score for f in counted] == sorted((f.score for f in counted), reverse=True)
