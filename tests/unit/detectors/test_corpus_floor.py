@@ -40,12 +40,16 @@ FLOORS = {
     "forum.jsonl": Floor(f1=0.99, fpr=0.005, intent=0.975),
     "negation.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.9),
     "round5.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.99),
+    "round6.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.97),
     "fresh_holdout.jsonl": Floor(f1=0.945, fpr=0.035, intent=0.95, target=False),
-    "forum_holdout.jsonl": Floor(f1=0.93, fpr=0.04, intent=0.97, target=False),
+    "forum_holdout.jsonl": Floor(f1=0.94, fpr=0.025, intent=0.97, target=False),
     "round5_holdout.jsonl": Floor(f1=0.885, fpr=0.12, intent=0.97, target=False),
+    "round6_holdout.jsonl": Floor(f1=0.88, fpr=0.105, intent=0.95, target=False),
 }
-"""Reached: F1 1.000, 1.000, 0.996, 1.000 and 1.000 with no false positive on the five tuned
-files; on the holdouts 0.952 (FPR 0.031), 0.937 (FPR 0.038) and 0.893 (FPR 0.114)."""
+"""Reached: F1 1.000, 1.000, 0.996, 1.000, 1.000 and 1.000 with no false positive on the six
+tuned files; on the holdouts 0.952 (FPR 0.031), 0.944 (0.019), 0.893 (0.114) and 0.884 (0.100):
+the later rounds, written by hand after the lexicons had grown, show what unseen hard
+negatives still cost."""
 RATCHET_THREADS = 1.0
 """Share of thread messages whose escalation action matches (reached 126 of 126)."""
 
