@@ -48,7 +48,7 @@ FLOORS = {
 }
 """Reached: F1 1.000, 1.000, 0.996, 1.000, 1.000 and 1.000 with no false positive on the six
 tuned files; on the holdouts 0.952 (FPR 0.031), 0.944 (0.019), 0.893 (0.114) and 0.884 (0.100):
-the later rounds, written by hand after the lexicons had grown, show what unseen hard
+the later rounds, written after the lexicons had grown, show what unseen hard
 negatives still cost."""
 RATCHET_THREADS = 1.0
 """Share of thread messages whose escalation action matches (reached 126 of 126)."""
