@@ -89,7 +89,7 @@ class AssessPool:
             initializer=_start_worker,
             initargs=(analyzer,),
         )
-        _pools_opened()
+        _switch_interval.opened()
 
     def submit(self, raws: Sequence[bytes | None]) -> Iterator[Parsed | None]:
         """Start a batch; the iterator returned yields its results in order.
@@ -112,7 +112,7 @@ class AssessPool:
         try:
             self._executor.shutdown(wait=True, cancel_futures=True)
         finally:
-            _pools_closed()
+            _switch_interval.closed()
 
     def __enter__(self) -> AssessPool:
         return self
@@ -128,24 +128,32 @@ The executor's two threads (pickling batches out, results in) keep the GIL busy;
 poll thread gives it up at every socket read and log write, and would otherwise wait
 up to the default 5 ms to get it back each time (a convoy): measured, that stalled
 the poll thread more than the workers sped it up."""
-_open_pools = [0]
-_pools_lock = threading.Lock()
-_default_interval = [sys.getswitchinterval()]
 
 
-def _pools_opened() -> None:
-    with _pools_lock:
-        if _open_pools[0] == 0:
-            _default_interval[0] = sys.getswitchinterval()
-            sys.setswitchinterval(min(_default_interval[0], _SWITCH_INTERVAL_S))
-        _open_pools[0] += 1
+class _SwitchInterval:
+    """The GIL switch interval, short while at least one pool is open (pools of several
+    accounts overlap), back to what it was when the last one closes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open = 0
+        self._default = sys.getswitchinterval()
+
+    def opened(self) -> None:
+        with self._lock:
+            if self._open == 0:
+                self._default = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._default, _SWITCH_INTERVAL_S))
+            self._open += 1
+
+    def closed(self) -> None:
+        with self._lock:
+            self._open -= 1
+            if self._open == 0:
+                sys.setswitchinterval(self._default)
 
 
-def _pools_closed() -> None:
-    with _pools_lock:
-        _open_pools[0] -= 1
-        if _open_pools[0] == 0:
-            sys.setswitchinterval(_default_interval[0])
+_switch_interval = _SwitchInterval()
 
 
 def _raising(error: BrokenProcessPool) -> Iterator[Parsed | None]:

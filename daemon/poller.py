@@ -623,11 +623,12 @@ class AccountPoller:
         summary.alerts += 1
         category = assessment.category or "unknown"
         summary.by_category[category] = summary.by_category.get(category, 0) + 1
+        counted = assessment.counted
         log.warning(
             events.ALERT_RAISED,
             client=notification.client_key,
-            codes=list(dict.fromkeys(f.code for f in assessment.counted)),
-            evidence=[f.excerpt(60) for f in assessment.counted[:4]],
+            codes=list(dict.fromkeys(f.code for f in counted)),
+            evidence=[f.excerpt(60) for f in counted[:4]],
             hesitant=assessment.hesitant,
             insisting=assessment.insisting,
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from onplatform.detectors.base import (
     CATEGORIES,
@@ -131,10 +131,7 @@ class Analyzer:
             for adj in self.lexicon.context
             if any(hit.sentence == sentence for hit in scan.get(adj.group))
         )
-        if not moves:
-            return finding
-        score = min(1.0, max(0.0, finding.base_score + sum(m.delta for m in moves)))
-        return replace(finding, score=round(score, 3), adjustments=finding.adjustments + moves)
+        return finding.moved(*moves) if moves else finding
 
     @staticmethod
     def _unmasked(finding: Finding, text: MessageText) -> Finding:
@@ -142,9 +139,7 @@ class Analyzer:
             return finding
         if any(adj.reason == NEGATED for adj in finding.adjustments):
             return finding  # a forbidden request stays at 0, however it was written
-        score = min(1.0, max(0.0, finding.score + DISGUISE_DELTA))
-        move = Adjustment("context.disguised", DISGUISE_DELTA)
-        return replace(finding, score=round(score, 3), adjustments=(*finding.adjustments, move))
+        return finding.moved(Adjustment("context.disguised", DISGUISE_DELTA))
 
     def _intent(self, text: MessageText, flagged: Sequence[Finding]) -> tuple[bool, bool]:
         """Hedges and demands count only around the request itself.

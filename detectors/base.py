@@ -8,7 +8,7 @@ values that carry their own explanation (evidence and score adjustments).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 Category = Literal["offplatform_payment", "contact_exchange", "scam"]
@@ -42,6 +42,11 @@ class Finding:
     evidence: tuple[Span, ...] = ()
     base_score: float = 0.0
     adjustments: tuple[Adjustment, ...] = ()
+
+    def moved(self, *moves: Adjustment) -> Finding:
+        """The finding with more score moves recorded, its score kept within 0 to 1."""
+        score = min(1.0, max(0.0, self.score + sum(move.delta for move in moves)))
+        return replace(self, score=round(score, 3), adjustments=(*self.adjustments, *moves))
 
     def excerpt(self, limit: int = 60) -> str:
         """Short evidence for logs: never the whole message."""

@@ -761,7 +761,7 @@ class Scan:
         if hits is None:
             low, high = self._sentence_chars(first, last)
             hits = self._found.get(name, []) + self._regex_hits(name, low, high)
-            hits = sorted((h for h in hits if first <= h.sentence <= last), key=_hit_order)
+            hits = sorted((h for h in hits if first <= h.sentence <= last), key=hit_order)
             self._sentence_hits[key] = hits
         return hits
 
@@ -963,7 +963,8 @@ class Scan:
 _EMPTY: list[Hit] = []
 
 
-def _hit_order(hit: Hit) -> tuple[int, int]:
+def hit_order(hit: Hit) -> tuple[int, int]:
+    """Hits in text order: by first token, then by last."""
     return hit.start, hit.end
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from onplatform.detectors.base import NEGATED, Adjustment, Finding, MessageText, Span
 from onplatform.detectors.lexicon import Lexicon, Rule, load_lexicon
-from onplatform.detectors.matcher import Hit, Scan
+from onplatform.detectors.matcher import Hit, Scan, hit_order
 
 NEGATION_GROUP = "negation"
 NEGATION_REACH = 3
@@ -126,7 +126,7 @@ class PhraseDetector:
             adjustments.append(Adjustment(NEGATED, -score))
             score = 0.0
         spans: list[Span] = []
-        for m in sorted(set(hit), key=_hit_order):
+        for m in sorted(set(hit), key=hit_order):
             start, end = scan.char_span(m)
             spans.append(text.span(start, end))
         return Finding(
@@ -147,7 +147,7 @@ def _negated(chosen: list[Hit], scan: Scan) -> bool:
     keine": the verb carries it), or a negation ends at most ``NEGATION_REACH``
     words before the request's first word, in its sentence ("don't ask me to pay").
     """
-    first = min(chosen, key=_hit_order)
+    first = min(chosen, key=hit_order)
     negations = scan.get_in_sentences(
         NEGATION_GROUP, first.sentence, max(hit.sentence for hit in chosen)
     )
@@ -170,10 +170,6 @@ def _nearest(hits: list[Hit], start: int) -> Hit:
     if len(hits) == 1:
         return hits[0]
     return min(hits, key=lambda m: abs(m.start - start))
-
-
-def _hit_order(hit: Hit) -> tuple[int, int]:
-    return hit.start, hit.end
 
 
 def create(options: Mapping[str, Any], lexicon: Lexicon | None = None) -> PhraseDetector:
