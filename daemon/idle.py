@@ -57,6 +57,9 @@ class IdleWatcher(threading.Thread):
                 self.stop_requested.wait(backoff_delay(failures))
         self._close()
 
+    def _woken_poll(self) -> None:
+        self.poller.poll_safely(woken=True)
+
     def _close(self) -> None:
         if self._mailbox is not None:
             self._mailbox.close()
@@ -78,7 +81,7 @@ class IdleWatcher(threading.Thread):
             # The poll runs once IDLE has begun on this connection: mail arriving
             # after its SEARCH still wakes the next wait, instead of slipping in
             # between the poll and the IDLE command.
-            poll = self.poller.poll_safely if self._poll_due else None
+            poll = self._woken_poll if self._poll_due else None
             self._poll_due = self._mailbox.idle_wait(min(IDLE_SLICE, left), poll)
         # Restarting IDLE: check that the connection lives, and reconcile by UID
         # inside the next IDLE.

@@ -112,7 +112,7 @@ class AccountPoller:
         self._mailbox: ImapMailbox | None = None
         self._drafts_folder: str | None = None
         self._last_error: str | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._failures = 0
         self._reconnects = 0
         self._retry_at = 0.0
@@ -201,16 +201,29 @@ class AccountPoller:
             )
             return summary
 
-    def poll_safely(self) -> PollSummary | None:
+    def poll_safely(self, *, woken: bool = False) -> PollSummary | None:
         """The scheduler's entry point: nothing escapes, a broken account waits its turn.
 
         After a mailbox failure the account backs off exponentially, with
         jitter, up to ``BACKOFF_CAP``; the other accounts are not held up.
+        A ``woken`` poll comes from the IDLE watcher, whose own connection to
+        the server has just worked: it does not wait out the backoff, or mail
+        that arrived while both connections were down would sit until the
+        next scheduled poll.
         """
-        if time.monotonic() < self._retry_at:
-            return None
-        error: str | None = None
-        summary: PollSummary | None = None
+        # One lock over the attempt and its bookkeeping: the scheduler and the
+        # IDLE watcher both call this, and neither may close or inherit the
+        # connection while the other is polling on it.
+        with self._lock:
+            if not woken and time.monotonic() < self._retry_at:
+                return None
+            summary, error = self._attempt()
+        for observer in self.observers:
+            observer(self, summary, error)
+        return summary
+
+    def _attempt(self) -> tuple[PollSummary | None, str | None]:
+        """One guarded poll: a summary, or the error that was logged and backed off."""
         try:
             summary = self._poll_with_one_retry()
         except MailboxError as err:
@@ -230,21 +243,19 @@ class AccountPoller:
                     retry_in_s=round(delay, 1),
                 )
             self._last_error = error
+            return None, error
         except Exception as err:
             self.disconnect()
             error = type(err).__name__
             self.log.exception(events.POLL_FAILED, error=error)
-        else:
-            if self._failures:
-                self._reconnects += 1
-                self.log.info(events.MAILBOX_RECONNECTED, attempts=self._failures)
-            if summary is not None:
-                summary.reconnects, self._reconnects = self._reconnects, 0
-            self._failures = 0
-            self._retry_at = 0.0
-        for observer in self.observers:
-            observer(self, summary, error)
-        return summary
+            return None, error
+        if self._failures:
+            self._reconnects += 1
+            self.log.info(events.MAILBOX_RECONNECTED, attempts=self._failures)
+        summary.reconnects, self._reconnects = self._reconnects, 0
+        self._failures = 0
+        self._retry_at = 0.0
+        return summary, None
 
     def _poll_with_one_retry(self) -> PollSummary:
         """A kept connection that the server dropped gets one fresh try at once."""

@@ -46,3 +46,19 @@ def test_backoff_grows_and_is_capped() -> None:
     delays = [backoff_delay(n) for n in range(1, 30)]
     assert all(0 < d <= BACKOFF_CAP for d in delays)
     assert delays[0] <= 2.0 and max(delays[-5:]) > BACKOFF_CAP / 2
+
+
+def test_poll_woken_by_idle_does_not_wait_out_the_backoff(
+    imap: PrivateDovecot, tmp_path: Path
+) -> None:
+    """The IDLE watcher's fresh connection proves the server is back: its wake polls at once."""
+    config = write_config(tmp_path, imap.endpoint, password="wrong")
+    (poller,) = _pollers(load_config(config), dry_run=False)
+    try:
+        assert poller.poll_safely() is None  # refused: the account now backs off
+        (tmp_path / "password").write_text(imap.endpoint.password + "\n")
+        assert poller.poll_safely() is None  # a scheduled poll still waits its turn
+        assert poller.poll_safely(woken=True) is not None
+        assert poller.poll_safely() is not None  # and the backoff is over
+    finally:
+        poller.close()
