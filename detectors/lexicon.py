@@ -52,6 +52,9 @@ class ContextAdjustment:
     group: str
     delta: float
     reason: str
+    window: int = 0
+    """How many neighbouring sentences the group may sit in: a warning often
+    names the channel in one sentence and says "that is not us" in the next."""
 
 
 class _LazyPatterns(Mapping[str, "regex.Pattern[str]"]):
@@ -249,6 +252,7 @@ def load_lexicon(
                             str(adj["group"]),
                             float(adj["delta"]),
                             str(adj.get("reason", adj["group"])),
+                            int(adj.get("window", 0)),
                         )
                     )
                 except (KeyError, TypeError, ValueError) as err:

@@ -119,7 +119,8 @@ class PhraseDetector:
         last = max(m.sentence for m in hit)
         adjustments = []
         for adj in self.lexicon.context:
-            if any(first <= m.sentence <= last for m in scan.get(adj.group)):
+            low, high = first - adj.window, last + adj.window
+            if any(low <= m.sentence <= high for m in scan.get(adj.group)):
                 adjustments.append(Adjustment(adj.reason, adj.delta))
         score = min(1.0, max(0.0, rule.score + sum(a.delta for a in adjustments)))
         if negated:  # kept at 0 so that --explain shows why the request did not count

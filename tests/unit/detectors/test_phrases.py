@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from onplatform.detectors.analyzer import Analyzer
 from onplatform.detectors.base import NEGATED
+from onplatform.detectors.lexicon import load_lexicon
 from onplatform.detectors.matcher import Hit
 from onplatform.detectors.phrases import NEGATION_GROUP, _negated
+from onplatform.detectors.registry import build, discover
 
 CASES = [
     # (text, expected category or None, a code that must be among the findings or None)
@@ -125,3 +129,23 @@ def test_a_forbidden_request_is_shown_at_zero(analyzer: Analyzer, text: str) -> 
     negated = [f for f in result.findings if any(a.reason == NEGATED for a in f.adjustments)]
     assert negated
     assert all(f.score == 0.0 for f in negated)
+
+
+@pytest.mark.parametrize(("window", "flagged"), [(0, True), (1, False)])
+def test_a_context_reaches_as_many_neighbouring_sentences_as_its_window(
+    tmp_path: Path, window: int, flagged: bool
+) -> None:
+    """A disclaimer one sentence after the request ("...on WhatsApp. That is not us.")."""
+    extra = tmp_path / "extra.toml"
+    extra.write_text(
+        'language = "xx"\n[groups]\nzorb_disclaimer = ["zorblat"]\n\n'
+        '[[context]]\ngroup = "zorb_disclaimer"\ndelta = -0.9\nreason = "context.zorb"\n'
+        f"window = {window}\n",
+        encoding="utf-8",
+    )
+    lexicon = load_lexicon([extra])
+    analyzer = Analyzer(build(discover(lexicon, entry_points=[]), {}), lexicon)
+    assessment = analyzer.assess("Add me on Telegram so we can talk there. Zorblat.")
+    assert assessment.flagged is flagged
+    reasons = {a.reason for f in assessment.findings for a in f.adjustments}
+    assert ("context.zorb" in reasons) is (window == 1)
