@@ -55,10 +55,15 @@ def test_poll_woken_by_idle_does_not_wait_out_the_backoff(
     config = write_config(tmp_path, imap.endpoint, password="wrong")
     (poller,) = _pollers(load_config(config), dry_run=False)
     try:
-        assert poller.poll_safely() is None  # refused: the account now backs off
-        (tmp_path / "password").write_text(imap.endpoint.password + "\n")
-        assert poller.poll_safely() is None  # a scheduled poll still waits its turn
-        assert poller.poll_safely(woken=True) is not None
-        assert poller.poll_safely() is not None  # and the backoff is over
+        with capture_logs() as logs:
+            assert poller.poll_safely() is None  # refused: the account now backs off
+            (tmp_path / "password").write_text(imap.endpoint.password + "\n")
+            assert poller.poll_safely() is None  # a scheduled poll still waits its turn
+            assert poller.poll_safely(woken=True) is not None
+            assert poller.poll_safely() is not None  # and the backoff is over
+        events = [e["event"] for e in logs]
+        assert events.count("mailbox.error") == 1
+        assert events.count("mailbox.reconnected") == 1
+        assert events.count("poll.finished") == 2
     finally:
         poller.close()
