@@ -129,7 +129,11 @@ class Analyzer:
         moves = tuple(
             Adjustment(adj.reason, adj.delta)
             for adj in self.lexicon.context
-            if any(hit.sentence == sentence for hit in scan.get(adj.group))
+            if any(
+                adj.reaches(finding.category, (sentence, sentence), hit.sentence)
+                and not scan.in_address(hit)
+                for hit in scan.get(adj.group)
+            )
         )
         return finding.moved(*moves) if moves else finding
 

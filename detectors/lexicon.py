@@ -55,6 +55,17 @@ class ContextAdjustment:
     window: int = 0
     """How many neighbouring sentences the group may sit in: a warning often
     names the channel in one sentence and says "that is not us" in the next."""
+    categories: frozenset[str] = frozenset()
+    """The categories whose findings it moves; all when empty. "The contract is
+    active" excuses a work chat, never a payment outside or a scam."""
+
+    def reaches(self, category: str, sentence_range: tuple[int, int], at: int) -> bool:
+        """Whether a match of the group in sentence ``at`` moves a finding of
+        ``category`` that spans ``sentence_range`` (first, last)."""
+        if self.categories and category not in self.categories:
+            return False
+        first, last = sentence_range
+        return first - self.window <= at <= last + self.window
 
 
 class _LazyPatterns(Mapping[str, "regex.Pattern[str]"]):
@@ -225,6 +236,24 @@ def _builtin_files() -> list[tuple[str, str]]:
     return sorted(found)
 
 
+def _parse_context(adj: Mapping[str, Any], where: str) -> ContextAdjustment:
+    try:
+        categories = frozenset(str(c) for c in adj.get("categories", ()))
+        parsed = ContextAdjustment(
+            str(adj["group"]),
+            float(adj["delta"]),
+            str(adj.get("reason", adj["group"])),
+            int(adj.get("window", 0)),
+            categories,
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise LexiconError(f"{where}: needs group and delta") from err
+    unknown = sorted(categories - set(CATEGORIES))
+    if unknown:
+        raise LexiconError(f"{where}: categories: unknown {', '.join(unknown)}")
+    return parsed
+
+
 def load_lexicon(
     extra_paths: Iterable[Path] = (),
     extra_rules: Iterable[Mapping[str, Any]] = (),
@@ -245,18 +274,10 @@ def load_lexicon(
                 parse_rule(r, f"{where}: rules[{i}]")
                 for i, r in enumerate(document.get("rules", []))
             ]
-            for i, adj in enumerate(document.get("context", [])):
-                try:
-                    context.append(
-                        ContextAdjustment(
-                            str(adj["group"]),
-                            float(adj["delta"]),
-                            str(adj.get("reason", adj["group"])),
-                            int(adj.get("window", 0)),
-                        )
-                    )
-                except (KeyError, TypeError, ValueError) as err:
-                    raise LexiconError(f"{where}: context[{i}]: needs group and delta") from err
+            context += [
+                _parse_context(adj, f"{where}: context[{i}]")
+                for i, adj in enumerate(document.get("context", []))
+            ]
         terms_part = {k: v for k, v in document.items() if k not in {"rules", "context"}}
         language = _terms_file(terms_part, where, terms)
         if language:

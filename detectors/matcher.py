@@ -685,6 +685,7 @@ class Scan:
         self._symbols: tuple[str, ...] = ()
         self._found_spans: dict[int, tuple[int, int]] = {}
         self._sentence_hits: dict[tuple[str, int, int], list[Hit]] = {}
+        self._addresses: list[tuple[int, int]] | None = None
         found: dict[str, list[Hit]] = {}
         infos = matcher.infos(tokens)
         infos.append(_NO_INFO)  # past the end: nothing; the walks may look two tokens on
@@ -959,8 +960,19 @@ class Scan:
     def groups(self, names: Iterable[str]) -> dict[str, list[Hit]]:
         return {name: hits for name in names if (hits := self.get(name))}
 
+    def in_address(self, hit: Hit) -> bool:
+        """Whether the hit lies inside an e-mail address or an @handle: the words of a
+        name someone chose ("@oleg_shop_dev") say nothing about what the message is about."""
+        if "@" not in self.text:
+            return False
+        if self._addresses is None:
+            self._addresses = [m.span() for m in _ADDRESS.finditer(self.text)]
+        start, end = self.char_span(hit)
+        return any(low <= start and end <= high for low, high in self._addresses)
+
 
 _EMPTY: list[Hit] = []
+_ADDRESS = re.compile(r"[\w.+-]*@[\w.-]+")
 
 
 def hit_order(hit: Hit) -> tuple[int, int]:

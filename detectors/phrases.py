@@ -119,8 +119,10 @@ class PhraseDetector:
         last = max(m.sentence for m in hit)
         adjustments = []
         for adj in self.lexicon.context:
-            low, high = first - adj.window, last + adj.window
-            if any(low <= m.sentence <= high for m in scan.get(adj.group)):
+            if any(
+                adj.reaches(rule.category, (first, last), m.sentence) and not scan.in_address(m)
+                for m in scan.get(adj.group)
+            ):
                 adjustments.append(Adjustment(adj.reason, adj.delta))
         score = min(1.0, max(0.0, rule.score + sum(a.delta for a in adjustments)))
         if negated:  # kept at 0 so that --explain shows why the request did not count

@@ -140,3 +140,18 @@ def test_a_disguised_address_counts_more_than_a_plain_one(analyzer: Analyzer) ->
     assert [a.reason for a in hidden_finding.adjustments][-1] == "context.disguised"
     assert hidden_finding.score == pytest.approx(plain_finding.score + 0.2)
     assert disguised.flagged and disguised.category == "contact_exchange"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Write me on Telegram, it is easier there: @nina_shop_api",
+        "Send your CV to my personal mail, shop.api.team@example.com, not here.",
+    ],
+)
+def test_words_inside_a_handle_or_address_are_no_job_context(analyzer: Analyzer, text: str) -> None:
+    """ "shop" and "api" inside a chosen name do not make the message a job spec."""
+    assessment = analyzer.assess(text)
+    assert assessment.flagged
+    reasons = {a.reason for f in assessment.findings for a in f.adjustments}
+    assert "context.job_topic" not in reasons

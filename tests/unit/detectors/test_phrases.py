@@ -131,16 +131,20 @@ def test_a_forbidden_request_is_shown_at_zero(analyzer: Analyzer, text: str) -> 
     assert all(f.score == 0.0 for f in negated)
 
 
-@pytest.mark.parametrize(("window", "flagged"), [(0, True), (1, False)])
-def test_a_context_reaches_as_many_neighbouring_sentences_as_its_window(
-    tmp_path: Path, window: int, flagged: bool
+@pytest.mark.parametrize(
+    ("window", "categories", "flagged"),
+    [(0, "[]", True), (1, "[]", False), (1, '["scam"]', True), (1, '["contact_exchange"]', False)],
+)
+def test_a_context_reaches_its_window_and_only_its_categories(
+    tmp_path: Path, window: int, categories: str, flagged: bool
 ) -> None:
-    """A disclaimer one sentence after the request ("...on WhatsApp. That is not us.")."""
+    """A disclaimer one sentence after the request ("...on WhatsApp. That is not us."),
+    and one that excuses only some kinds of request."""
     extra = tmp_path / "extra.toml"
     extra.write_text(
         'language = "xx"\n[groups]\nzorb_disclaimer = ["zorblat"]\n\n'
         '[[context]]\ngroup = "zorb_disclaimer"\ndelta = -0.9\nreason = "context.zorb"\n'
-        f"window = {window}\n",
+        f"window = {window}\ncategories = {categories}\n",
         encoding="utf-8",
     )
     lexicon = load_lexicon([extra])
@@ -148,4 +152,4 @@ def test_a_context_reaches_as_many_neighbouring_sentences_as_its_window(
     assessment = analyzer.assess("Add me on Telegram so we can talk there. Zorblat.")
     assert assessment.flagged is flagged
     reasons = {a.reason for f in assessment.findings for a in f.adjustments}
-    assert ("context.zorb" in reasons) is (window == 1)
+    assert ("context.zorb" in reasons) is not flagged

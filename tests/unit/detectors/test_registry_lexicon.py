@@ -55,6 +55,11 @@ def test_a_disabled_detector_is_left_out(lexicon: Lexicon) -> None:
             '[[rules]]\ncode = "x"\ncategory = "scam"\nany = ["pay_verb"]\nmax_words = "few"\n',
             r"extra\.toml: rules\[0\]\.max_words: a whole number",
         ),
+        (
+            '[[context]]\ngroup = "pay_verb"\ndelta = -0.2\ncategories = ["spam"]\n',
+            r"extra\.toml: context\[0\]: categories: unknown spam",
+        ),
+        ('[[context]]\ngroup = "pay_verb"\n', r"extra\.toml: context\[0\]: needs group and delta"),
     ],
 )
 def test_lexicon_error_names_the_file_and_key(tmp_path: Path, content: str, message: str) -> None:
