@@ -14,7 +14,6 @@ from onplatform.detectors.analyzer import Analyzer
 from onplatform.detectors.evaluation import EvalReport, evaluate, format_report
 
 CORPUS_DIR = Path(__file__).resolve().parents[2] / "corpus"
-THREADS = CORPUS_DIR / "threads.jsonl"
 
 TARGET_F1 = 0.95
 TARGET_FPR = 0.03
@@ -45,13 +44,16 @@ FLOORS = {
     "forum_holdout.jsonl": Floor(f1=0.94, fpr=0.025, intent=0.97, target=False),
     "round5_holdout.jsonl": Floor(f1=0.885, fpr=0.12, intent=0.97, target=False),
     "round6_holdout.jsonl": Floor(f1=0.88, fpr=0.105, intent=0.95, target=False),
+    "round7.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.97),
+    "round7_holdout.jsonl": Floor(f1=0.89, fpr=0.065, intent=0.97, target=False),
 }
 """Reached: F1 1.000, 1.000, 0.996, 1.000, 1.000 and 1.000 with no false positive on the six
 tuned files; on the holdouts 0.952 (FPR 0.031), 0.944 (0.019), 0.893 (0.114) and 0.884 (0.100):
 the later rounds, written after the lexicons had grown, show what unseen hard
 negatives still cost."""
-RATCHET_THREADS = 1.0
-"""Share of thread messages whose escalation action matches (reached 126 of 126)."""
+THREAD_FLOORS = {"threads.jsonl": 1.0, "threads_holdout.jsonl": 0.96}
+"""Share of thread messages whose escalation action matches: 126 of 126 on the tuned
+threads, 72 of 75 on the held-back ones (69 before round 7 was tuned)."""
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
@@ -86,11 +88,12 @@ def test_no_regression(reports: dict[str, EvalReport], name: str) -> None:
     assert intent_total == 0 or intent_right / intent_total >= floor.intent, format_report(report)
 
 
-def test_thread_escalation(analyzer: Analyzer) -> None:
+@pytest.mark.parametrize("name", list(THREAD_FLOORS))
+def test_thread_escalation(analyzer: Analyzer, name: str) -> None:
     """Each thread message gets the expected action given the thread's earlier flagged ones."""
     right = total = 0
     wrong: list[str] = []
-    for thread in _read(THREADS):
+    for thread in _read(CORPUS_DIR / name):
         earlier: list[str] = []
         for message in thread["messages"]:
             assessment = analyzer.assess(message["text"])
@@ -106,4 +109,4 @@ def test_thread_escalation(analyzer: Analyzer) -> None:
             if assessment.flagged:
                 earlier.append(action)
     assert total, "no thread messages"
-    assert right / total >= RATCHET_THREADS, f"{right}/{total}\n" + "\n".join(wrong)
+    assert right / total >= THREAD_FLOORS[name], f"{right}/{total}\n" + "\n".join(wrong)
