@@ -501,6 +501,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(err), EX_FAILURE)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`onplatform eval ... | head`): stop quietly, and keep the
+        # interpreter from failing again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EX_FAILURE
     return code
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +133,33 @@ def test_eval_prints_scores_and_names_bad_lines(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert f"{corpus}:1: label must be one of" in done.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_traceback() -> None:
+    """`onplatform scan --stdin-jsonl ... | head -1` ends quietly when head exits."""
+    lines = "\n".join(json.dumps({"id": i, "text": "Pay me on PayPal."}) for i in range(3000))
+    process = subprocess.Popen(
+        [ONPLATFORM, "scan", "--stdin-jsonl"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin", "ONPLATFORM_CONFIG": ""},
+    )
+    assert process.stdin is not None and process.stdout is not None
+    stdin = process.stdin
+
+    def feed() -> None:
+        # From a thread: the output fills its pipe long before the input is all read.
+        with contextlib.suppress(BrokenPipeError):
+            stdin.write(lines.encode())
+            stdin.close()
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    assert json.loads(process.stdout.readline())["id"] == 0
+    process.stdout.close()  # what head does after its first line
+    assert process.stderr is not None
+    errors = process.stderr.read()
+    assert process.wait(timeout=60) == 1
+    writer.join(timeout=10)
+    assert b"Traceback" not in errors, errors.decode()[-500:]
