@@ -255,40 +255,58 @@ _NO_CHILDREN: dict[str, _Node] = {}
 """The children of every leaf: a leaf is one small object, however many there are."""
 
 
-def _share_subtrees(roots: dict[str, _Node]) -> dict[str, _Node]:
-    """The same trie with every set of identical subtrees kept once.
+class _SubtreeSharing:
+    """Keeps every set of identical subtrees of the trie once, pass after pass.
 
     Terms written with alternatives ("(save|avoid|skip) (the )?(fees|cut)") expand
-    to thousands of word sequences that end alike; read-only after this, the trie
-    becomes a graph whose equal endings are one node (145,000 nodes became a few
-    thousand). Matching only follows children, so it reads exactly as before.
+    to thousands of word sequences that end alike; once shared, the trie is a graph
+    whose equal endings are one node (145,000 nodes became a few thousand). Matching
+    only follows children, so it reads exactly as before. The build shares every
+    ``SHARE_EVERY`` sequences rather than once at the end, which bounds how large the
+    unshared trie grows while loading; a shared node is copied before a later term
+    adds to it (:meth:`unshared`).
     """
-    canonical: dict[tuple[object, ...], _Node] = {}
-    done: dict[int, _Node] = {}
 
-    def share(node: _Node) -> _Node:
-        if node.children is _NO_CHILDREN:
-            return node  # leaves are shared by their ending as they are made
-        found = done.get(id(node))
-        if found is not None:
-            return found
-        children = {
-            token: child if child.children is _NO_CHILDREN else share(child)
-            for token, child in node.children.items()
-        }
-        key = (
-            frozenset(zip(children, map(id, children.values()), strict=True)),
-            node.groups,
-            node.guarded,
-        )
-        kept = canonical.get(key)
-        if kept is None:
-            node.children = children
-            kept = canonical[key] = node
-        done[id(node)] = kept
-        return kept
+    def __init__(self) -> None:
+        self._canonical: dict[tuple[object, ...], _Node] = {}
+        self._shared: set[int] = set()
+        """Ids of the canonical nodes: each is kept alive by ``_canonical``."""
 
-    return {token: share(node) for token, node in roots.items()}
+    def unshared(self, node: _Node) -> _Node:
+        """``node``, or a copy of it that a new term may change without touching others."""
+        if id(node) not in self._shared:
+            return node
+        return _Node(dict(node.children), node.groups, node.guarded)
+
+    def share(self, roots: dict[str, _Node]) -> dict[str, _Node]:
+        canonical, shared = self._canonical, self._shared
+        done: dict[int, _Node] = {}
+
+        def share(node: _Node) -> _Node:
+            if node.children is _NO_CHILDREN or id(node) in shared:
+                return node  # leaves are shared by their ending as they are made
+            found = done.get(id(node))
+            if found is not None:
+                return found
+            children = {token: share(child) for token, child in node.children.items()}
+            key = (
+                frozenset(zip(children, map(id, children.values()), strict=True)),
+                node.groups,
+                node.guarded,
+            )
+            kept = canonical.get(key)
+            if kept is None:
+                node.children = children
+                kept = canonical[key] = node
+                shared.add(id(node))
+            done[id(node)] = kept
+            return kept
+
+        return {token: share(node) for token, node in roots.items()}
+
+
+SHARE_EVERY = 20_000
+"""Word sequences added between two sharing passes while the lexicons load."""
 
 
 class _TokenInfo:
@@ -434,10 +452,16 @@ class TermMatcher:
         self.regexes: dict[str, list[RegexTerm]] = {}
         self._registered: dict[str, str] = {}
         self._leaves: dict[tuple[object, ...], _Node] = {}
+        self._sharing = _SubtreeSharing()
+        self._unshared_sequences = 0
         for name, group_terms in terms.items():
             for term in group_terms:
                 self._add(name, term)
-        self._root = _share_subtrees(self._root)
+                if self._unshared_sequences >= SHARE_EVERY:
+                    self._root = self._sharing.share(self._root)
+                    self._unshared_sequences = 0
+        self._root = self._sharing.share(self._root)
+        del self._sharing
         self._leaves.clear()
         self._registered.clear()
         self._stem_lengths = sorted(self._stems)
@@ -455,6 +479,8 @@ class TermMatcher:
             self._add_regex(group, term)
             return
         registered = self._registered
+        unshared = self._sharing.unshared
+        self._unshared_sequences += len(sequences)
         previous: tuple[str, ...] = ()
         inner: list[_Node] = []
         # An expansion lists sequences with the same beginning side by side: each one is
@@ -475,6 +501,8 @@ class TermMatcher:
                     token = registered[word] = word
                     self._register(token)
                 child = children.get(token)
+                if child is not None:
+                    child = children[token] = unshared(child)
                 if index == last:
                     children[token] = self._with_end(child, group, refused)
                     break

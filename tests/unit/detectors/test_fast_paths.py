@@ -237,3 +237,25 @@ def test_a_group_read_in_some_sentences_starts_where_the_whole_reading_does(
         for hit in part.get_in_sentences("negation", first, first + 1):
             assert first <= hit.sentence <= first + 1
             assert hit.start in starts
+
+
+def test_sharing_in_passes_reads_exactly_as_sharing_once(
+    lexicon: Lexicon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Subtrees shared every few sequences while loading (copied before a later term adds
+    to them) give the matches of a trie shared once at the end, on every corpus text."""
+    corpus = Path(__file__).resolve().parents[2] / "corpus"
+    samples = [
+        n.normalize(json.loads(line)["text"]).normalized
+        for path in sorted(corpus.glob("*.jsonl"))
+        if not path.name.startswith("threads")
+        for line in path.read_text(encoding="utf-8").splitlines()[::7]
+        if line.strip()
+    ]
+    monkeypatch.setattr(m, "SHARE_EVERY", 10**9)
+    once = m.TermMatcher(lexicon.terms)
+    monkeypatch.setattr(m, "SHARE_EVERY", 500)
+    in_passes = m.TermMatcher(lexicon.terms)
+    assert samples
+    for text in samples:
+        assert once.scan(text).found == in_passes.scan(text).found, text
