@@ -989,9 +989,10 @@ class Scan:
         return {name: hits for name in names if (hits := self.get(name))}
 
     def in_address(self, hit: Hit) -> bool:
-        """Whether the hit lies inside an e-mail address or an @handle: the words of a
-        name someone chose ("@oleg_shop_dev") say nothing about what the message is about."""
-        if "@" not in self.text:
+        """Whether the hit lies inside an e-mail address, an @handle or a bare handle
+        (words joined by "_"): the words of a name someone chose ("oleg_shop_dev") say
+        nothing about what the message is about."""
+        if "@" not in self.text and "_" not in self.text:
             return False
         if self._addresses is None:
             self._addresses = [m.span() for m in _ADDRESS.finditer(self.text)]
@@ -1000,7 +1001,7 @@ class Scan:
 
 
 _EMPTY: list[Hit] = []
-_ADDRESS = re.compile(r"[\w.+-]*@[\w.-]+")
+_ADDRESS = re.compile(r"[\w.+-]*@[\w.-]+|[^\W_]*_\w*")
 
 
 def hit_order(hit: Hit) -> tuple[int, int]:

@@ -146,6 +146,7 @@ def test_a_disguised_address_counts_more_than_a_plain_one(analyzer: Analyzer) ->
     "text",
     [
         "Write me on Telegram, it is easier there: @nina_shop_api",
+        "Write me on Telegram, it is easier there, my id is nina_shop_api",
         "Send your CV to my personal mail, shop.api.team@example.com, not here.",
     ],
 )
