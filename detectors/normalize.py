@@ -104,7 +104,39 @@ _LOCAL = rf"[a-z0-9][a-z0-9_+\-]*(?:(?:{_WS}(?:{_DOT_PATTERN}){_WS}|\.)[a-z0-9_+
 _OBFUSCATED_EMAIL = re.compile(
     rf"(?<![\w.])({_LOCAL}){_WS}[\[\(\{{<]?{_WS}(?:{_AT_PATTERN}|@){_WS}[\]\)\}}>]?{_WS}"
     rf"([a-z0-9\-]+){_WS}[\[\(\{{<]?{_WS}(?:{_DOT_PATTERN}|\.){_WS}[\]\)\}}>]?{_WS}({_TLDS})\b"
+    r"(?!/)"  # "a case study at github.com/..." is a link, not an address
 )
+_NOT_A_LOCAL_PART = frozenset(
+    {
+        "is",
+        "it",
+        "me",
+        "us",
+        "here",
+        "there",
+        "them",
+        "this",
+        "that",
+        "one",
+        "work",
+        "works",
+        "portfolio",
+        "profile",
+        "study",
+        "studies",
+        "hosted",
+        "live",
+        "look",
+        "see",
+        "find",
+        "found",
+        "online",
+        "available",
+        "demo",
+    }
+)
+"""Words that stand before "at <site>" in a sentence ("my portfolio is at behance.net"),
+never the name part of a spelled-out address."""
 _LOCAL_DOT = re.compile(rf"{_WS}(?:{_DOT_PATTERN}){_WS}")
 _AT_FIRST = "".join(sorted({w[0] for w in _AT_WORDS}))
 _AT_SPACED = re.compile(rf" (?=[{_AT_FIRST}])(?:{_AT_PATTERN}) ")
@@ -489,6 +521,8 @@ def _rebuild_emails(text: _Text) -> None:
     for low, high in windows:
         begin = max(low, matches[-1].end()) if matches else low
         found_email = _OBFUSCATED_EMAIL.search(chars, begin, high)
+        while found_email is not None and found_email.group(1) in _NOT_A_LOCAL_PART:
+            found_email = _OBFUSCATED_EMAIL.search(chars, found_email.end(), high)
         if found_email is not None:
             matches.append(found_email)
 

@@ -94,3 +94,23 @@ def test_plain_text_keeps_offsets_without_a_list() -> None:
 def test_long_input_is_cut() -> None:
     """Work stays bounded on a huge message."""
     assert len(normalize("a" * 50_000).normalized) == 20_000
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("Here is a case study at github.com/example/kyc-demo, have a look.", None),
+        ("My portfolio is at behance.net if you want samples.", None),
+        ("The demo is live at example.com now.", None),
+        ("write me: nina at example dot com", "nina@example.com"),
+        ("reach me at nina.k at example.com", "nina.k@example.com"),
+    ],
+)
+def test_at_before_a_site_is_an_address_only_after_a_name(text: str, address: str | None) -> None:
+    """ "<name> at <domain>" is a spelled-out address; "study at github.com/..." and
+    "portfolio is at behance.net" are sentences about a site."""
+    normalized = normalize(text).normalized
+    if address is None:
+        assert "@" not in normalized
+    else:
+        assert address in normalized
