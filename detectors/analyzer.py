@@ -129,11 +129,7 @@ class Analyzer:
         moves = tuple(
             Adjustment(adj.reason, adj.delta)
             for adj in self.lexicon.context
-            if any(
-                adj.reaches(finding.category, (sentence, sentence), hit.sentence)
-                and not scan.in_address(hit)
-                for hit in scan.get(adj.group)
-            )
+            if adj.moves(finding.category, (sentence, sentence), scan)
         )
         return finding.moved(*moves) if moves else finding
 

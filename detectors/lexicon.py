@@ -24,7 +24,7 @@ from typing import Any, cast
 import regex
 
 from onplatform.detectors.base import CATEGORIES, Category
-from onplatform.detectors.matcher import TermError, TermMatcher
+from onplatform.detectors.matcher import Scan, TermError, TermMatcher
 from onplatform.detectors.normalize import normalize_term
 
 
@@ -59,13 +59,16 @@ class ContextAdjustment:
     """The categories whose findings it moves; all when empty. "The contract is
     active" excuses a work chat, never a payment outside or a scam."""
 
-    def reaches(self, category: str, sentence_range: tuple[int, int], at: int) -> bool:
-        """Whether a match of the group in sentence ``at`` moves a finding of
-        ``category`` that spans ``sentence_range`` (first, last)."""
+    def moves(self, category: str, sentences: tuple[int, int], scan: Scan) -> bool:
+        """Whether this adjustment moves a finding of ``category`` over ``sentences``
+        (first, last): its group is found within the window, outside any address or
+        handle, and the category is one it names."""
         if self.categories and category not in self.categories:
             return False
-        first, last = sentence_range
-        return first - self.window <= at <= last + self.window
+        low, high = sentences[0] - self.window, sentences[1] + self.window
+        return any(
+            low <= hit.sentence <= high and not scan.in_address(hit) for hit in scan.get(self.group)
+        )
 
 
 class _LazyPatterns(Mapping[str, "regex.Pattern[str]"]):
@@ -237,8 +240,11 @@ def _builtin_files() -> list[tuple[str, str]]:
 
 
 def _parse_context(adj: Mapping[str, Any], where: str) -> ContextAdjustment:
+    listed = adj.get("categories", [])
+    if not isinstance(listed, list):
+        raise LexiconError(f'{where}: categories: a list, such as ["contact_exchange"]')
     try:
-        categories = frozenset(str(c) for c in adj.get("categories", ()))
+        categories = frozenset(str(c) for c in listed)
         parsed = ContextAdjustment(
             str(adj["group"]),
             float(adj["delta"]),

@@ -119,10 +119,7 @@ class PhraseDetector:
         last = max(m.sentence for m in hit)
         adjustments = []
         for adj in self.lexicon.context:
-            if any(
-                adj.reaches(rule.category, (first, last), m.sentence) and not scan.in_address(m)
-                for m in scan.get(adj.group)
-            ):
+            if adj.moves(rule.category, (first, last), scan):
                 adjustments.append(Adjustment(adj.reason, adj.delta))
         score = min(1.0, max(0.0, rule.score + sum(a.delta for a in adjustments)))
         if negated:  # kept at 0 so that --explain shows why the request did not count

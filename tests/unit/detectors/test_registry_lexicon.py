@@ -60,6 +60,10 @@ def test_a_disabled_detector_is_left_out(lexicon: Lexicon) -> None:
             r"extra\.toml: context\[0\]: categories: unknown spam",
         ),
         ('[[context]]\ngroup = "pay_verb"\n', r"extra\.toml: context\[0\]: needs group and delta"),
+        (
+            '[[context]]\ngroup = "pay_verb"\ndelta = -0.2\ncategories = "scam"\n',
+            r"extra\.toml: context\[0\]: categories: a list",
+        ),
     ],
 )
 def test_lexicon_error_names_the_file_and_key(tmp_path: Path, content: str, message: str) -> None:
