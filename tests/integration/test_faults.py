@@ -8,6 +8,7 @@ exactly one draft. Run with ``-s`` to see how many faults were injected.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import socket
@@ -273,7 +274,10 @@ def test_proxy_stops_cleanly_with_connections_open(imap: PrivateDovecot) -> None
     before = threading.active_count()
     proxy = FaultProxy((imap.endpoint.host, imap.endpoint.port), max_connections=2).start()
     assert threading.active_count() == before + 1
-    socks = [socket.create_connection((proxy.host, proxy.port), timeout=5) for _ in range(3)]
+    socks = [socket.create_connection((proxy.host, proxy.port), timeout=5) for _ in range(2)]
+    # The proxy may turn the third away before its connect() has even returned.
+    with contextlib.suppress(ConnectionResetError):
+        socks.append(socket.create_connection((proxy.host, proxy.port), timeout=5))
     try:
         assert socks[0].recv(4).startswith(b"* OK"[:4])
         proxy.stall(30)
