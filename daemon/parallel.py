@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -87,7 +88,7 @@ class AssessPool:
             # fork: the workers share the built analyzer instead of rebuilding it (~1 s).
             mp_context=multiprocessing.get_context("fork"),
             initializer=_start_worker,
-            initargs=(analyzer,),
+            initargs=(analyzer, os.getpid()),
         )
         _switch_interval.opened()
 
@@ -174,7 +175,7 @@ _worker_analyzer: list[Analyzer] = []
 _failures: list[tuple[str, str]] = []
 
 
-def _start_worker(analyzer: Analyzer) -> None:
+def _start_worker(analyzer: Analyzer, daemon_pid: int) -> None:
     # The daemon's handlers were inherited: a worker must just stop on SIGTERM, and
     # leave SIGINT (a terminal's Ctrl-C reaches the whole group) to the daemon.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -185,6 +186,19 @@ def _start_worker(analyzer: Analyzer) -> None:
     logging.disable(logging.CRITICAL)
     analyzer.on_failure = _record_failure
     _worker_analyzer[:] = [analyzer]
+    threading.Thread(target=_exit_with, args=(daemon_pid,), daemon=True).start()
+
+
+ORPHAN_CHECK_S = 1.0
+
+
+def _exit_with(daemon_pid: int) -> None:
+    """A worker outlives a daemon killed with SIGKILL (no time to close the pool; the
+    workers' own pipe ends keep them waiting for tasks forever): it exits once the
+    daemon is gone. Outside systemd nothing else would ever stop it."""
+    while os.getppid() == daemon_pid:
+        time.sleep(ORPHAN_CHECK_S)
+    os._exit(0)
 
 
 def _record_failure(detector: str, error: Exception) -> None:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +125,39 @@ def test_a_dead_worker_costs_no_message(
     broken, events = run(imap, tmp_path, capsys, workers=2)
     assert [e for e in events if e["event"] == "workers.failed"]
     assert broken == alone
+
+
+WORKER_HOST = """
+import sys, time
+from onplatform.daemon.parallel import AssessPool
+
+class Stub:
+    on_failure = None
+
+pool = AssessPool(Stub(), 2)  # type: ignore[arg-type]
+list(pool.submit([b"Subject: x\\r\\n\\r\\nhello"]))
+print(" ".join(str(pid) for pid in pool._executor._processes), flush=True)
+time.sleep(120)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status  # a zombie has exited; only its parent may reap it
+
+
+def test_workers_exit_when_the_daemon_is_killed() -> None:
+    """SIGKILL leaves the daemon no time to close its pool; the workers go by themselves."""
+    host = subprocess.Popen([sys.executable, "-c", WORKER_HOST], stdout=subprocess.PIPE, text=True)
+    assert host.stdout is not None
+    workers = [int(pid) for pid in host.stdout.readline().split()]
+    assert workers and all(_running(pid) for pid in workers)
+    host.kill()
+    host.wait()
+    deadline = time.monotonic() + 10 * parallel.ORPHAN_CHECK_S
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in workers)
