@@ -353,17 +353,20 @@ class Hit(NamedTuple):
 _NEEDLE = re.compile(r"[^\W\d_]{3,}")
 
 
+_ESCAPE = re.compile(r"\\.(?:\{[^}]*\}|[*+?])?\??")
+
+
 def _needles(pattern: str) -> tuple[str, ...]:
     """Literal words of which every match of ``pattern`` holds at least one.
 
     A word outside every group is required (the longest is kept); failing that, the
-    first group that must match gives one required word per alternative
-    ("(please )?(don't|do not|never) ..." gives "don", "not", "never"). Anything
-    harder gives none, and the pattern runs whenever its group is asked for.
+    first group that must match and has a word in each alternative gives one word per
+    alternative ("(please )?(don't|do not|never) ..." gives "don", "not", "never").
+    Anything harder gives none, and the pattern runs whenever its group is asked for.
     """
-    if "\\" in pattern:
-        return ()
-    pieces = _top_level(_NOT_LITERAL.sub(" ", pattern))
+    # An escape ("\\s+", "\\w*", "\\$") stands for no letter of a word: a blank splits the
+    # words around it, and each piece is still in every match.
+    pieces = _top_level(_NOT_LITERAL.sub(" ", _ESCAPE.sub(" ", pattern)))
     if pieces is None:
         return ()
     words = _NEEDLE.findall(" ".join(text for text, group in pieces if not group))
@@ -376,9 +379,10 @@ def _needles(pattern: str) -> tuple[str, ...]:
         for alternative in _split_alternatives(text):
             found = _needles(alternative)
             if not found:
-                return ()
+                break  # this group has a short alternative ("u"): try the next one
             needles += found
-        return tuple(dict.fromkeys(needles))
+        else:
+            return tuple(dict.fromkeys(needles))
     return ()
 
 

@@ -42,15 +42,18 @@ class PhraseDetector:
         self.lexicon = lexicon
         self.matcher = lexicon.matcher
         regex_groups = self.matcher.regexes
-        # What a rule needs before it is worth a look: every `all` group found and one of
-        # its `any` groups (groups with regex terms are read lazily, so those rules take
-        # the careful path).
+        # What a rule needs before it is worth a look, from the groups the scan has read
+        # in full: every `all` group found, and one of its `any` groups when none of them
+        # has regex terms. Groups with regex terms are read only when a rule asks, so
+        # they are left to `_fire`; this check keeps those regexes from running on
+        # messages that lack the rule's other groups.
         self._needs = [
             (
                 rule,
-                frozenset(rule.all),
-                frozenset(rule.any),
-                not any(name in regex_groups for name in (*rule.all, *rule.any, *rule.none)),
+                frozenset(name for name in rule.all if name not in regex_groups),
+                frozenset(rule.any)
+                if not any(name in regex_groups for name in rule.any)
+                else frozenset(),
             )
             for rule in lexicon.rules
         ]
@@ -65,8 +68,8 @@ class PhraseDetector:
             return ()
         present = found.keys()
         findings: list[Finding] = []
-        for rule, needs, one_of, plain in self._needs:
-            if plain and (not present >= needs or (one_of and present.isdisjoint(one_of))):
+        for rule, needs, one_of in self._needs:
+            if not present >= needs or (one_of and present.isdisjoint(one_of)):
                 continue
             hit, negated = self._fire(rule, scan)
             if hit is not None:

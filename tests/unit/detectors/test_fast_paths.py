@@ -196,6 +196,8 @@ def test_sentence_at_agrees_with_the_token_spans(lexicon: Lexicon, text: str) ->
         ("abc*d", ()),  # "abd" matches: no word is sure
         ("(a|b) xx|yyy zzz", ()),  # alternatives at the top
         ("((ab|cd)e|never) zz", ()),  # an alternative without a word of three letters
+        ("(u|you)\\s+(send|forward)\\s+\\$\\d+", ("send", "forward")),  # escapes are no words
+        ("kod\\w*\\s+(gelecek|geldi)", ("kod",)),
     ],
 )
 def test_needles_are_words_every_match_holds(pattern: str, needles: tuple[str, ...]) -> None:
