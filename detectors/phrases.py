@@ -120,27 +120,28 @@ class PhraseDetector:
     ) -> Finding:
         first = min(m.sentence for m in hit)
         last = max(m.sentence for m in hit)
-        adjustments = []
-        for adj in self.lexicon.context:
-            if adj.moves(rule.category, (first, last), scan):
-                adjustments.append(Adjustment(adj.reason, adj.delta))
-        score = min(1.0, max(0.0, rule.score + sum(a.delta for a in adjustments)))
-        if negated:  # kept at 0 so that --explain shows why the request did not count
-            adjustments.append(Adjustment(NEGATED, -score))
-            score = 0.0
         spans: list[Span] = []
         for m in sorted(set(hit), key=hit_order):
             start, end = scan.char_span(m)
             spans.append(text.span(start, end))
-        return Finding(
+        finding = Finding(
             detector=self.name,
             code=rule.code,
             category=rule.category,
-            score=round(score, 3),
+            score=round(rule.score, 3),
             evidence=tuple(spans),
             base_score=rule.score,
-            adjustments=tuple(adjustments),
         )
+        moves = [
+            Adjustment(adj.reason, adj.delta)
+            for adj in self.lexicon.context
+            if adj.moves(rule.category, (first, last), scan)
+        ]
+        if moves:
+            finding = finding.moved(*moves)
+        if negated:  # kept at 0 so that --explain shows why the request did not count
+            finding = finding.moved(Adjustment(NEGATED, -finding.score))
+        return finding
 
 
 def _negated(chosen: list[Hit], scan: Scan) -> bool:
