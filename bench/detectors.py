@@ -6,8 +6,9 @@ Run: ``.venv/bin/python bench/detectors.py [--corpus tests/corpus/messages.jsonl
 talk in front (so a request can sit in the last sentence); all languages' lexicons are
 loaded (plus any ``--lexicon`` file, e.g. to try a larger lexicon).
 Prints the machine, then messages per second of CPU time on one core for ``normalize``
-alone and for the whole pipeline (``Analyzer.assess``: normalise, every detector,
-intent), over all messages, then for English and non-English ones apart. CPU time is
+alone, for the rules alone, and for the whole pipeline as a default config runs it
+(``Analyzer.assess``: normalise, every detector, the model's blend, intent), over all
+messages, then for English and non-English ones apart. CPU time is
 counted, not wall time, but a busy machine still slows it: the load average is shown.
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from onplatform.detectors.analyzer import Analyzer
 from onplatform.detectors.lexicon import load_lexicon
+from onplatform.detectors.model import load_model
 from onplatform.detectors.normalize import normalize
 from onplatform.detectors.registry import build, discover
 
@@ -99,7 +101,9 @@ def main() -> None:
     print(machine())
     started = time.perf_counter()
     lexicon = load_lexicon(args.lexicon)
-    analyzer = Analyzer(build(discover(lexicon), {}), lexicon)
+    detectors = build(discover(lexicon), {})
+    rules_only = Analyzer(detectors, lexicon)
+    analyzer = Analyzer(detectors, lexicon, model=load_model())
     load_ms = (time.perf_counter() - started) * 1000
     messages = load_messages(args.corpus, args.size)
     matcher = lexicon.matcher
@@ -119,10 +123,11 @@ def main() -> None:
     }
     for name, texts in slices.items():
         normalize_rate = rate(normalize, texts, args.seconds)
+        rules_rate = rate(rules_only.assess, texts, args.seconds)
         assess_rate = rate(analyzer.assess, texts, args.seconds)
         print(
-            f"{name:<7} normalize {normalize_rate:>8.0f} msg/s   "
-            f"full pipeline (assess) {assess_rate:>8.0f} msg/s   per core"
+            f"{name:<7} normalize {normalize_rate:>8.0f} msg/s   rules {rules_rate:>8.0f} msg/s"
+            f"   full pipeline, rules + model (assess) {assess_rate:>8.0f} msg/s   per core"
             f" ({1e6 / assess_rate:.0f} us/msg)"
         )
 

@@ -59,6 +59,17 @@ class DraftSettings:
 
 
 @dataclass(frozen=True)
+class ModelSettings:
+    """The statistical second opinion blended with the rules (``[detectors.model]``)."""
+
+    enabled: bool = True
+    weight: float = 0.65
+    """The model's share of the blended score (0: rules only, 1: model only)."""
+    path: Path | None = None
+    """A model file of one's own (scripts/train_model.py --output); None: the shipped one."""
+
+
+@dataclass(frozen=True)
 class DetectorSettings:
     """Per-detector tables plus the options shared by all detectors."""
 
@@ -66,6 +77,7 @@ class DetectorSettings:
     lexicon_paths: tuple[Path, ...] = ()
     rules: tuple[Mapping[str, Any], ...] = ()
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    model: ModelSettings = field(default_factory=ModelSettings)
     workers: int | None = None
     """Processes that parse and assess a large poll (a first start, a backfill);
     None: one per available core, none on a single core; 0 or 1: never."""
@@ -350,8 +362,12 @@ def _drafts(table: _Table, base_dir: Path) -> DraftSettings:
 def _detectors(table: _Table, base_dir: Path) -> DetectorSettings:
     tables: dict[str, Mapping[str, Any]] = {}
     rules: list[Mapping[str, Any]] = []
+    model = ModelSettings()
     for key, value in table.value.items():
         if key in {"threshold", "lexicon_paths", "workers"}:
+            continue
+        if key == "model":
+            model = _model(_Table(value, table.key_path(key)), base_dir)
             continue
         if key == "rules":
             for index, rule in enumerate(_table_list(value, table.key_path("rules"))):
@@ -366,7 +382,18 @@ def _detectors(table: _Table, base_dir: Path) -> DetectorSettings:
         lexicon_paths=tuple(_path(p, base_dir) for p in table.strings("lexicon_paths", ())),
         rules=tuple(rules),
         tables=tables,
+        model=model,
         workers=_workers(table),
+    )
+
+
+def _model(table: _Table, base_dir: Path) -> ModelSettings:
+    table.allow({"enabled", "weight", "path"})
+    path = table.get("path", str, "")
+    return ModelSettings(
+        enabled=table.get("enabled", bool, True),
+        weight=table.number("weight", ModelSettings.weight, 0.0, 1.0),
+        path=_path(path, base_dir) if path else None,
     )
 
 

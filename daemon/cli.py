@@ -356,6 +356,11 @@ def _explain(out: TextIO, item_id: Any, text: str, verdict: Verdict) -> None:
         f"score={assessment.score:.3f} action={verdict.action} "
         f"hesitant={assessment.hesitant} insisting={assessment.insisting}\n"
     )
+    if assessment.model_score is not None:
+        out.write(
+            f"blend: rules {assessment.rules_score:.3f}, model {assessment.model_score:.3f}"
+            f" -> {assessment.score:.3f}\n"
+        )
     for finding in assessment.findings:
         out.write(
             f"  - {finding.detector}/{finding.code} [{finding.category}] "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from onplatform.config.schema import DetectorSettings
+from onplatform.config.schema import DetectorSettings, ModelSettings
 from onplatform.daemon.errors import ConfigError
 from onplatform.daemon.log import DETECTOR_FAILED, Logger, get_logger
 from onplatform.daemon.notification import Notification
@@ -17,6 +17,7 @@ from onplatform.daemon.policy import Action, decide
 from onplatform.detectors.analyzer import Analyzer, Assessment
 from onplatform.detectors.base import Finding, Span
 from onplatform.detectors.lexicon import LexiconError, load_lexicon
+from onplatform.detectors.model import MODEL_PATH, IntentModel, ModelError, load_model
 from onplatform.detectors.registry import RegistryError, build, discover
 
 PHISHING_SCORE = 0.9
@@ -35,12 +36,30 @@ def build_analyzer(settings: DetectorSettings, log: Logger | None = None) -> Ana
     def failed(name: str, error: Exception) -> None:
         logger.error(DETECTOR_FAILED, detector=name, error=type(error).__name__)
 
+    model = configured_model(settings.model)  # before the lexicon: a bad path fails at once
     try:
         lexicon = load_lexicon(settings.lexicon_paths, settings.rules)
         detectors = build(discover(lexicon), settings.tables)
     except (LexiconError, RegistryError) as err:
         raise ConfigError(f"detectors: {err}") from err
-    return Analyzer(detectors, lexicon, threshold=settings.threshold, on_failure=failed)
+    return Analyzer(
+        detectors,
+        lexicon,
+        threshold=settings.threshold,
+        on_failure=failed,
+        model=model,
+        model_weight=settings.model.weight,
+    )
+
+
+def configured_model(settings: ModelSettings) -> IntentModel | None:
+    """The model ``[detectors.model]`` asks for; None when it is off (or weighs nothing)."""
+    if not settings.enabled or settings.weight == 0:
+        return None
+    try:
+        return load_model(settings.path or MODEL_PATH)
+    except ModelError as err:
+        raise ConfigError(f"detectors.model.path: {err}") from err
 
 
 def assess(analyzer: Analyzer, notification: Notification) -> Assessment:

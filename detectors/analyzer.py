@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from onplatform.detectors.base import (
     CATEGORIES,
@@ -20,6 +20,8 @@ from onplatform.detectors.base import (
     MessageText,
 )
 from onplatform.detectors.lexicon import Lexicon
+from onplatform.detectors.matcher import Hit
+from onplatform.detectors.model import IntentModel, Opinion, features
 from onplatform.detectors.normalize import normalize
 
 FailureHandler = Callable[[str, Exception], None]
@@ -27,6 +29,11 @@ CONTEXT_FREE_DETECTORS = frozenset({"contact_data"})
 DISGUISE_DELTA = 0.2
 """Evidence the client wrote to get past a filter ("p a y p a l", "name at mail dot com")
 shows intent on its own: an address shared plainly may be innocent, a disguised one is not."""
+MODEL_WEIGHT = 0.65
+"""The model's share of the blended score. With the rules silent the model flags only when
+it is sure (p >= 0.77); a strong rule hit (0.85) stands unless the model finds the message
+plainly ordinary (p < 0.31). Chosen on the held-out corpus files (see tests/corpus/README.md)."""
+MODEL_DETECTOR = "model"
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,10 @@ class Assessment:
     insisting: bool = False
     """A demand that repeats itself or threatens ("I told you twice…")."""
     failed_detectors: tuple[str, ...] = ()
+    rules_score: float = 0.0
+    """The detectors' own score, before the model's opinion is blended in."""
+    model_score: float | None = None
+    """The model's probability that the message is flagged; None with the model off."""
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -70,11 +81,15 @@ class Analyzer:
         lexicon: Lexicon,
         threshold: float = 0.5,
         on_failure: FailureHandler | None = None,
+        model: IntentModel | None = None,
+        model_weight: float = MODEL_WEIGHT,
     ) -> None:
         self.detectors = tuple(detectors)
         self.lexicon = lexicon
         self.threshold = threshold
         self.on_failure = on_failure
+        self.model = model
+        self.model_weight = model_weight
         self._intent_groups = [g for g in ("hedge", "insist") if g in lexicon.terms]
 
     def assess(self, words: str) -> Assessment:
@@ -99,23 +114,66 @@ class Analyzer:
             category: combine([f.score for f in findings if f.category == category])
             for category in CATEGORIES
         }
+        rules_score = max(by_category.values())
+        opinion = self._opinion(text)
+        score = rules_score
+        if opinion is not None:
+            weight = self.model_weight
+            score = round((1.0 - weight) * rules_score + weight * opinion.flagged, 3)
+            if opinion.flagged >= self.threshold:
+                findings.append(self._model_finding(opinion, text))
+        verdict = Assessment(
+            False,
+            None,
+            score,
+            tuple(findings),
+            failed_detectors=tuple(failed),
+            rules_score=rules_score,
+            model_score=None if opinion is None else opinion.flagged,
+        )
+        if score < self.threshold:
+            return verdict
         above = [c for c in CATEGORIES if by_category[c] >= self.threshold]
-        if not above:
-            top = max(by_category.values())
-            return Assessment(False, None, top, tuple(findings), failed_detectors=tuple(failed))
-        # CATEGORIES is ordered by precedence: a scam outranks a payment request.
-        category = "scam" if "scam" in above else max(above, key=lambda c: by_category[c])
+        if above:
+            # CATEGORIES is ordered by precedence: a scam outranks a payment request.
+            category = "scam" if "scam" in above else max(above, key=lambda c: by_category[c])
+        else:
+            assert opinion is not None  # the rules alone stayed below the threshold
+            category = opinion.category
         hesitant, insisting = self._intent(
             text, [f for f in findings if f.category == category and f.score > 0]
         )
-        return Assessment(
-            True,
-            category,
-            by_category[category],
-            tuple(findings),
+        return replace(
+            verdict,
+            flagged=True,
+            category=category,
             hesitant=hesitant and not insisting,
             insisting=insisting,
-            failed_detectors=tuple(failed),
+        )
+
+    def _opinion(self, text: MessageText) -> Opinion | None:
+        if self.model is None:
+            return None
+        # The detectors scanned this very text: the matcher returns that scan.
+        scan = self.lexicon.matcher.scan(text.normalized)
+        return self.model.opinion(features(scan.tokens, scan.token_groups))
+
+    def _model_finding(self, opinion: Opinion, text: MessageText) -> Finding:
+        """The model's view as a finding, so alerts and --explain quote the words it read."""
+        scan = self.lexicon.matcher.scan(text.normalized)
+        evidence = []
+        assert self.model is not None  # only called with an opinion
+        for first, past in self.model.cues(scan.tokens, opinion.category):
+            start, end = scan.char_span(Hit(first, past, scan.sentence(first)))
+            if end > start:
+                evidence.append(text.span(start, end))
+        return Finding(
+            detector=MODEL_DETECTOR,
+            code=f"{MODEL_DETECTOR}.{opinion.category}",
+            category=opinion.category,
+            score=round(opinion.flagged, 3),
+            evidence=tuple(sorted(evidence, key=lambda span: span.start)),
+            base_score=round(opinion.flagged, 3),
         )
 
     def _in_context(self, finding: Finding, text: MessageText) -> Finding:

@@ -733,6 +733,9 @@ class Scan:
                 for node, length in walk:
                     self._record(found, node, i, i + length)
         self._found = found
+        self.token_groups = tuple(found)
+        """The groups the token pass found, before any regex-only term is read: the same
+        whichever groups the detectors go on to ask for."""
         self._checked: set[str] = set()
 
     def _walk(self, found: dict[str, list[Hit]], infos: list[_TokenInfo], i: int) -> None:
@@ -1018,6 +1021,8 @@ _SPLITS_BEFORE_INDEX = 3
 _MARK = "\x07"
 """Marks a sentence end among the tokens: ASCII (so translate stays fast) and never in
 normalised text, which has lost its control characters."""
+SENTENCE_TOKEN = _MARK
+"""The token a :class:`Scan` puts at each sentence end (for readers of ``Scan.tokens``)."""
 _SENTENCE_MARK = f" {_MARK} "
 _ENDERS = (". ", "! ", "? ", "; ", ".\t", "?\t", "!\t")
 _WIDE_ENDERS = ("。", "！", "？", "؟", "… ")

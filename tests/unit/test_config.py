@@ -40,6 +40,8 @@ def test_defaults() -> None:
     assert settings.dry_run is False
     assert settings.detectors.workers is None  # "auto": one per core
     assert parse_settings({**BASE, "detectors": {"workers": 0}}).detectors.workers == 0
+    model = settings.detectors.model
+    assert model.enabled and model.weight == 0.65 and model.path is None
 
 
 @pytest.mark.parametrize(
@@ -58,6 +60,15 @@ def test_defaults() -> None:
         ({"accounts": []}, "accounts: at least one"),
         ({**BASE, "logging": {"level": "loud"}}, "logging.level: must be"),
         ({**BASE, "detectors": {"threshold": 2}}, "detectors.threshold: 2.0 is outside"),
+        (
+            {**BASE, "detectors": {"model": {"weight": 1.5}}},
+            "detectors.model.weight: 1.5 is outside 0.0..1.0",
+        ),
+        ({**BASE, "detectors": {"model": {"wieght": 0.5}}}, "detectors.model.wieght: unknown key"),
+        (
+            {**BASE, "detectors": {"model": {"enabled": "no"}}},
+            "detectors.model.enabled: expected true or false",
+        ),
         ({**BASE, "detectors": {"workers": "many"}}, 'detectors.workers: expected "auto"'),
         ({**BASE, "detectors": {"workers": -1}}, 'detectors.workers: expected "auto"'),
         (

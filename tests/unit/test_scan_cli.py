@@ -97,6 +97,8 @@ def test_explain_shows_evidence_and_adjustments(flag: str) -> None:
     )
     assert "normalised: we need a paypal checkout integration api" in done.stdout
     assert "context.job_topic" in done.stdout
+    # The default config blends the shipped model's opinion in, and says so.
+    assert re.search(r"^blend: rules 0\.\d{3}, model 0\.\d{3} -> 0\.\d{3}$", done.stdout, re.M)
 
 
 def test_eval_prints_scores_and_names_bad_lines(tmp_path: Path) -> None:

