@@ -268,7 +268,9 @@ class _SubtreeSharing:
     """
 
     def __init__(self) -> None:
-        self._canonical: dict[tuple[object, ...], _Node] = {}
+        self._canonical: dict[tuple[object, ...], list[_Node]] = {}
+        """Canonical nodes by a hash of their children and their ends. The key holds the
+        hash, not the children: a set of (token, child) pairs per node cost 8 MB at peak."""
         self._shared: set[int] = set()
         """Ids of the canonical nodes: each is kept alive by ``_canonical``."""
 
@@ -289,20 +291,29 @@ class _SubtreeSharing:
             if found is not None:
                 return found
             children = {token: share(child) for token, child in node.children.items()}
-            key = (
-                frozenset(zip(children, map(id, children.values()), strict=True)),
-                node.groups,
-                node.guarded,
-            )
-            kept = canonical.get(key)
+            pairs = frozenset(zip(children, map(id, children.values()), strict=True))
+            key = (hash(pairs), node.groups, node.guarded)
+            alike = canonical.setdefault(key, [])
+            kept = next((n for n in alike if _same_children(n.children, children)), None)
             if kept is None:
                 node.children = children
-                kept = canonical[key] = node
+                kept = node
+                alike.append(node)
                 shared.add(id(node))
             done[id(node)] = kept
             return kept
 
-        return {token: share(node) for token, node in roots.items()}
+        shared_roots = {token: share(node) for token, node in roots.items()}
+        # ``share`` refers to itself through its closure: a cycle that would keep ``done``
+        # and, after the last pass, all of ``canonical`` until a full garbage collection.
+        # Cutting it frees them at once.
+        share = None  # type: ignore[assignment]
+        return shared_roots
+
+
+def _same_children(one: dict[str, _Node], other: dict[str, _Node]) -> bool:
+    """The same tokens leading to the very same nodes (``==`` would compare subtrees)."""
+    return len(one) == len(other) and all(other.get(token) is node for token, node in one.items())
 
 
 SHARE_EVERY = 20_000
