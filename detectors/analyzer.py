@@ -59,8 +59,10 @@ class Assessment:
     @property
     def counted(self) -> tuple[Finding, ...]:
         """The findings that weigh (score above 0), strongest first: what an alert quotes.
-        A mention the context cancelled or a request a negation forbade stays out."""
-        return tuple(sorted((f for f in self.findings if f.score > 0), key=lambda f: -f.score))
+        A mention the context cancelled or a request a negation forbade stays out. The
+        model's finding comes after the rules': a rule's code names the ask."""
+        weighing = (f for f in self.findings if f.score > 0)
+        return tuple(sorted(weighing, key=lambda f: (f.detector == MODEL_DETECTOR, -f.score)))
 
 
 def combine(scores: Sequence[float]) -> float:

@@ -31,11 +31,11 @@ BENIGN_BIAS = [2.0, 0.0, 0.0, 0.0]
 def test_features_are_words_pairs_and_groups() -> None:
     tokens = ["pay", "me", SENTENCE_TOKEN, "on", "paypal"]
     found = features(tokens, ["pay_verb", "pay_channel", "pay_verb"])
-    assert {"pay", "me", "on", "paypal", "pay me", "on paypal"} <= found
+    assert {"pay", "me", "on", "paypal", "pay me", "on paypal", "p:paypa"} <= found
     assert f"me {SENTENCE_TOKEN}" in found  # "me" ends a sentence
     assert {"g:pay_channel", "g:pay_verb", "g:pay_channel+pay_verb"} <= found
     assert "g:pay_verb+pay_channel" not in found  # one name per pair of groups
-    assert len(found) == 12
+    assert len(found) == 13
 
 
 def test_training_learns_the_labels_and_is_reproducible() -> None:
@@ -146,3 +146,12 @@ def test_the_shipped_model_is_what_the_script_builds(lexicon: Lexicon) -> None:
     assert model.dump(about) == MODEL_PATH.read_text(encoding="utf-8"), (
         "detectors/model.tsv is stale: run scripts/train_model.py"
     )
+
+
+def test_alerts_quote_the_rules_before_the_model(lexicon: Lexicon) -> None:
+    analyzer = _with_model(lexicon, IntentModel(BENIGN_BIAS, {"paypal": [0, 12, 0, 0]}))
+    assessment = analyzer.assess("Pay me on PayPal directly to skip the fees")
+    assert assessment.flagged and assessment.category == "offplatform_payment"
+    assert assessment.counted[0].detector == "phrases"
+    assert assessment.counted[-1].code == "model.offplatform_payment"
+    assert assessment.counted[-1].score > assessment.counted[0].score  # last despite that
