@@ -155,3 +155,13 @@ def test_alerts_quote_the_rules_before_the_model(lexicon: Lexicon) -> None:
     assert assessment.counted[0].detector == "phrases"
     assert assessment.counted[-1].code == "model.offplatform_payment"
     assert assessment.counted[-1].score > assessment.counted[0].score  # last despite that
+
+
+def test_an_unsure_model_never_lowers_the_rules(lexicon: Lexicon) -> None:
+    ask = "Pay me on PayPal directly to skip the fees"
+    # Bias alone: P(benign) = e^0.5 / (e^0.5 + 3) = 0.35, so the model gives 0.65 to a
+    # flag, split over three labels: unsure, above the veto line.
+    unsure = _with_model(lexicon, IntentModel([0.5, 0.0, 0.0, 0.0], {}))
+    assessment = unsure.assess(ask)
+    assert 0.3 <= assessment.model_score < 0.7
+    assert assessment.flagged and assessment.score == assessment.rules_score
