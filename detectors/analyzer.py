@@ -175,7 +175,7 @@ class Analyzer:
         scan = self.lexicon.matcher.scan(text.normalized)
         evidence = []
         assert self.model is not None  # only called with an opinion
-        for first, past in self.model.cues(scan.tokens, opinion.category):
+        for first, past in self.model.cues(opinion.features, scan.tokens, opinion.category):
             start, end = scan.char_span(Hit(first, past, scan.sentence(first)))
             if end > start:
                 evidence.append(text.span(start, end))

@@ -830,7 +830,7 @@ class Scan:
         window = text[low:high] if low or high < len(text) else text
         hits: list[Hit] = []
         for term in terms:
-            if term.needles and not any(n in window for n in term.needles):
+            if term.needles and not any(map(window.__contains__, term.needles)):
                 continue
             for match in term.pattern.finditer(text, low, high):
                 if match.end() > match.start():

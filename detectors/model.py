@@ -3,8 +3,8 @@
 The rules fire on the asks someone wrote down as terms. The model has read every
 labelled message of the tuned corpus and weighs wording no rule names yet ("u on
 tele?", "a Deel invite"), and it learns which words make a rule's hit innocent.
-The analyzer blends both scores (see ``Analyzer``), so neither decides alone unless
-it is nearly sure.
+The analyzer blends both scores (see ``Analyzer``): the model flags on its own only
+when it is sure, and overrules a rule only when it finds the message plainly ordinary.
 
 The weights ship as ``model.tsv`` beside this module. ``scripts/train_model.py``
 rebuilds that file from the corpus, the same way every time (fixed order, fixed
@@ -19,7 +19,7 @@ import math
 import random
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -60,9 +60,10 @@ def features(tokens: Sequence[str], groups: Iterable[str]) -> set[str]:
     at C speed. A token never holds a space, and ":" splits tokens, so the kinds never
     collide.
     """
-    found = set(tokens)
+    words = set(tokens)
+    found = set(words)
     found.update(map(" ".join, pairwise(tokens)))
-    found.update(["p:" + token[:STEM] for token in tokens if len(token) > STEM])
+    found.update(["p:" + word[:STEM] for word in words if len(word) > STEM])
     names = sorted(set(groups))
     for i, name in enumerate(names):
         found.add("g:" + name)
@@ -76,6 +77,8 @@ class Opinion:
     """Probability that the message is not benign."""
     category: Category
     """The most likely of the flagged labels."""
+    features: set[str] = field(default_factory=set, repr=False, compare=False)
+    """What the model read (for :meth:`IntentModel.cues`)."""
 
 
 class IntentModel:
@@ -86,15 +89,16 @@ class IntentModel:
             raise ModelError(f"expected {len(LABELS)} biases, got {len(bias)}")
         self.bias = tuple(float(b) for b in bias)
         self._index: dict[str, int] = {}
-        # One flat column per label: a message's sum per label is one C-level pass.
-        self._columns = tuple(array("d") for _ in LABELS)
+        # One flat column per label: a message's sum per label is one C-level pass. Row 0
+        # is no feature, so a lookup's result is true exactly when the feature is known.
+        self._columns = tuple(array("d", [0.0]) for _ in LABELS)
         for name, row in weights.items():
             self._append(name, row)
 
     def _append(self, name: str, row: Sequence[float]) -> None:
         if len(row) != len(LABELS) or name in self._index:
             raise ModelError(f"feature {name!r}: expected a new feature and {len(LABELS)} weights")
-        self._index[name] = len(self._index)
+        self._index[name] = len(self._index) + 1
         for column, weight in zip(self._columns, row, strict=True):
             column.append(float(weight))
 
@@ -106,7 +110,7 @@ class IntentModel:
         return None if at is None else tuple(column[at] for column in self._columns)
 
     def probabilities(self, found: Iterable[str]) -> tuple[float, ...]:
-        known = [at for at in map(self._index.get, found) if at is not None]
+        known = list(filter(None, map(self._index.get, found)))
         benign, payment, contact, scam = self._columns
         b0, b1, b2, b3 = self.bias
         return _softmax(
@@ -118,28 +122,27 @@ class IntentModel:
             )
         )
 
-    def opinion(self, found: Iterable[str]) -> Opinion:
+    def opinion(self, found: set[str]) -> Opinion:
         probabilities = self.probabilities(found)
         best = max(range(1, len(LABELS)), key=probabilities.__getitem__)
-        return Opinion(round(1.0 - probabilities[0], 4), _FLAGGED[best - 1])
+        return Opinion(round(1.0 - probabilities[0], 4), _FLAGGED[best - 1], found)
 
     def cues(
-        self, tokens: Sequence[str], category: Category, limit: int = 3
+        self, found: Iterable[str], tokens: Sequence[str], category: Category, limit: int = 3
     ) -> tuple[tuple[int, int], ...]:
-        """Token ranges (first, past the last) of the words and word pairs that pushed
-        hardest toward ``category`` against benign, in text order, overlaps merged."""
+        """Token ranges (first, past the last) of the words, word pairs and stems that
+        pushed hardest toward ``category`` against benign, where each first appears, in
+        text order, overlaps merged. Lexicon groups have no place and are not quoted."""
         toward, benign = self._columns[LABELS.index(category)], self._columns[0]
-        pulls: dict[tuple[int, int], float] = {}
-        seen: set[str] = set()
-        for first, token in enumerate(tokens):
-            for name, size in ((token, 1), (" ".join(tokens[first : first + 2]), 2)):
-                at = self._index.get(name) if size == 1 or first + 1 < len(tokens) else None
-                if at is not None and name not in seen:
-                    seen.add(name)  # a word that recurs is quoted where it first appears
-                    pulls[(first, first + size)] = toward[at] - benign[at]
-        strongest = sorted((p for p in pulls.items() if p[1] > 0), key=lambda p: -p[1])
+        index = self._index
+        pulls = sorted(
+            (toward[at] - benign[at], name)
+            for name in filter(index.__contains__, found)
+            if not name.startswith("g:") and toward[at := index[name]] > benign[at]
+        )
+        places = [_place(name, tokens) for _, name in reversed(pulls[-limit:])]
         ranges: list[tuple[int, int]] = []
-        for first, past in sorted(place for place, _ in strongest[:limit]):
+        for first, past in sorted(place for place in places if place is not None):
             if ranges and first <= ranges[-1][1]:
                 ranges[-1] = (ranges[-1][0], max(past, ranges[-1][1]))
             else:
@@ -226,6 +229,27 @@ def train(
                 bias[k] -= settings.rate * g
     kept = {name: row for name, row in weights.items() if max(map(abs, row)) >= settings.prune}
     return IntentModel(bias, kept)
+
+
+def _place(name: str, tokens: Sequence[str]) -> tuple[int, int] | None:
+    """Where a word, a word pair or a stem feature first appears among ``tokens``."""
+    if name.startswith("p:"):
+        stem = name[2:]
+        return next(
+            ((i, i + 1) for i, t in enumerate(tokens) if len(t) > STEM and t.startswith(stem)),
+            None,
+        )
+    first, _, second = name.partition(" ")
+    at = -1
+    while True:
+        try:
+            at = tokens.index(first, at + 1)
+        except ValueError:
+            return None
+        if not second:
+            return at, at + 1
+        if at + 1 < len(tokens) and tokens[at + 1] == second:
+            return at, at + 2
 
 
 def _softmax(scores: Sequence[float]) -> tuple[float, ...]:

@@ -165,3 +165,16 @@ def test_an_unsure_model_never_lowers_the_rules(lexicon: Lexicon) -> None:
     assessment = unsure.assess(ask)
     assert 0.3 <= assessment.model_score < 0.7
     assert assessment.flagged and assessment.score == assessment.rules_score
+
+
+def test_cues_quote_words_pairs_and_stems_where_they_first_appear() -> None:
+    model = IntentModel(
+        BENIGN_BIAS,
+        {"send it": [0, 0, 3, 0], "p:teleg": [0, 0, 2, 0], "hello": [0, 0, 1, 0]},
+    )
+    tokens = ["hello", "send", "it", SENTENCE_TOKEN, "on", "telegramm", "send", "it"]
+    found = features(tokens, [])
+    assert model.cues(found, tokens, "contact_exchange", limit=2) == ((1, 3), (5, 6))
+    # "hello" (token 0) joins the pair that follows it: overlapping ranges are merged.
+    assert model.cues(found, tokens, "contact_exchange") == ((0, 3), (5, 6))
+    assert model.cues(found, tokens, "scam") == ()  # nothing pulls toward a scam
