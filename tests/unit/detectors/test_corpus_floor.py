@@ -49,22 +49,24 @@ FLOORS = {
     "round9.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.97),
     "round10.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.99),
     "round11.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.98),
+    "round12.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.98),
     "fresh_holdout.jsonl": Floor(f1=0.97, fpr=0.025, intent=0.96, target=False),
     "forum_holdout.jsonl": Floor(f1=0.98, fpr=0.025, intent=0.975, target=False),
-    "round5_holdout.jsonl": Floor(f1=0.93, fpr=0.025, intent=0.98, target=False),
+    "round5_holdout.jsonl": Floor(f1=0.95, fpr=0.005, intent=0.98, target=False),
     "round6_holdout.jsonl": Floor(f1=0.99, fpr=0.005, intent=0.97, target=False),
-    "round7_holdout.jsonl": Floor(f1=0.955, fpr=0.015, intent=0.965, target=False),
-    "round8_holdout.jsonl": Floor(f1=0.91, fpr=0.05, intent=0.98, target=False),
-    "round9_holdout.jsonl": Floor(f1=0.905, fpr=0.05, intent=0.98, target=False),
+    "round7_holdout.jsonl": Floor(f1=0.955, fpr=0.025, intent=0.965, target=False),
+    "round8_holdout.jsonl": Floor(f1=0.92, fpr=0.03, intent=0.98, target=False),
+    "round9_holdout.jsonl": Floor(f1=0.925, fpr=0.05, intent=0.98, target=False),
     "round10_holdout.jsonl": Floor(f1=0.955, fpr=0.005, intent=0.98, target=False),
-    "round11_holdout.jsonl": Floor(f1=0.89, fpr=0.025, intent=0.965, target=False),
-    "round12_holdout.jsonl": Floor(f1=0.9, fpr=0.05, intent=0.98, target=False),
+    "round11_holdout.jsonl": Floor(f1=0.91, fpr=0.015, intent=0.965, target=False),
+    "round12_holdout.jsonl": Floor(f1=0.905, fpr=0.03, intent=0.97, target=False),
+    "round13_holdout.jsonl": Floor(f1=0.92, fpr=0.055, intent=0.98, target=False),
 }
-"""Reached with the model blended in: F1 1.000 with no false positive on the eleven
+"""Reached with the model blended in: F1 1.000 with no false positive on the twelve
 tuned files (the rules alone too). On the holdouts, in the order above: 0.976 (FPR
-0.021), 0.985 (0.019), 0.936 (0.023), 1.000 (0), 0.959 (0.010), 0.913 (0.045), 0.912
-(0.049), 0.961 (0), 0.896 (0.022) and 0.906 (0.047). Round 12 was written after all
-other tuning and met the rules at 0.859 (0.079)."""
+0.021), 0.985 (0.019), 0.954 (0), 1.000 (0), 0.959 (0.020), 0.925 (0.027), 0.931
+(0.049), 0.961 (0), 0.915 (0.011), 0.909 (0.024) and 0.923 (0.050). Round 13 was
+written after all other tuning and met the rules at 0.865 (0.097)."""
 THREAD_FLOORS = {"threads.jsonl": 1.0, "threads_holdout.jsonl": 0.94}
 """Share of thread messages whose escalation action matches: 126 of 126 on the tuned
 threads, 71 of 75 on the held-back ones (72 with the rules alone, 69 before round 7)."""
