@@ -34,10 +34,8 @@ from onplatform.daemon.poller import AccountPoller
 from onplatform.daemon.scheduler import Daemon
 from onplatform.daemon.state import AccountReport, StateStore
 from onplatform.detectors.analyzer import Analyzer, Assessment
-from onplatform.detectors.evaluation import evaluate, format_report
+from onplatform.detectors.evaluation import CorpusError, evaluate, format_report, read_corpus
 from onplatform.detectors.normalize import normalize
-
-LABELS = ("offplatform_payment", "contact_exchange", "scam", "benign")
 
 EX_OK, EX_FAILURE, EX_USAGE, EX_NOPERM, EX_TEMPFAIL = 0, 1, 64, 77, 75
 
@@ -420,24 +418,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     analyzer = _scan_analyzer(args)
-    records: list[dict[str, Any]] = []
-    path = Path(args.corpus)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        return _fail(f"{path}: {err.strerror or err}", EX_FAILURE)
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as err:
-            return _fail(f"{path}:{number}: invalid JSON: {err}", EX_FAILURE)
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            return _fail(f"{path}:{number}: needs an object with a string `text`", EX_FAILURE)
-        if record.get("label") not in LABELS:
-            return _fail(f"{path}:{number}: label must be one of {', '.join(LABELS)}", EX_FAILURE)
-        records.append(record)
+        records = read_corpus(Path(args.corpus))
+    except CorpusError as err:
+        return _fail(str(err), EX_FAILURE)
     report = evaluate(analyzer, records)
     print(format_report(report, max_misses=args.misses))
     return EX_OK

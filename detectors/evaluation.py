@@ -8,13 +8,41 @@ the positive class: any label but ``benign``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from onplatform.detectors.base import CATEGORIES
 
 LABELS: tuple[str, ...] = (*CATEGORIES, "benign")
+
+
+class CorpusError(ValueError):
+    """A corpus file or line that cannot be used; the message names the file and line."""
+
+
+def read_corpus(path: Path) -> list[dict[str, Any]]:
+    """Every labelled record of a JSONL corpus; the first bad line is an error."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise CorpusError(f"{path}: {err.strerror or err}") from err
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as err:
+            raise CorpusError(f"{path}:{number}: invalid JSON: {err}") from err
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise CorpusError(f"{path}:{number}: needs an object with a string `text`")
+        if record.get("label") not in LABELS:
+            raise CorpusError(f"{path}:{number}: label must be one of {', '.join(LABELS)}")
+        records.append(record)
+    return records
 
 
 class _Assessing(Protocol):

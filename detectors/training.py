@@ -6,19 +6,15 @@ unseen, so the held-out figures measure the model as they measure the rules.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from onplatform.detectors.evaluation import read_corpus
 from onplatform.detectors.lexicon import Lexicon, load_lexicon
 from onplatform.detectors.model import IntentModel, TrainingSettings, features, train
 from onplatform.detectors.normalize import normalize
 
 HELD_OUT_SUFFIX = "_holdout.jsonl"
 THREADS_PREFIX = "threads"
-
-
-class CorpusError(ValueError):
-    """A corpus line the trainer cannot use; the message names file and line."""
 
 
 def training_files(corpus_dir: Path) -> list[Path]:
@@ -28,20 +24,6 @@ def training_files(corpus_dir: Path) -> list[Path]:
         for path in corpus_dir.glob("*.jsonl")
         if not path.name.endswith(HELD_OUT_SUFFIX) and not path.name.startswith(THREADS_PREFIX)
     )
-
-
-def read_examples(path: Path) -> list[tuple[str, str]]:
-    """(text, label) of every line; a bad line is an error naming the file and line."""
-    examples = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            examples.append((str(record["text"]), str(record["label"])))
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise CorpusError(f"{path}:{number}: not a labelled message ({err})") from err
-    return examples
 
 
 def build_model(
@@ -56,9 +38,9 @@ def build_model(
     files = training_files(corpus_dir)
     examples = []
     for path in files:
-        for text, label in read_examples(path):
-            scan = matcher.scan(normalize(text).normalized)
-            examples.append((features(scan.tokens, scan.token_groups), label))
+        for record in read_corpus(path):
+            scan = matcher.scan(normalize(record["text"]).normalized)
+            examples.append((features(scan.tokens, scan.token_groups), record["label"]))
     model = train(examples, settings)
     about: dict[str, object] = {
         "files": [path.name for path in files],

@@ -12,8 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+from onplatform.detectors.evaluation import CorpusError
 from onplatform.detectors.model import MODEL_PATH
-from onplatform.detectors.training import CorpusError, build_model
+from onplatform.detectors.training import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -86,18 +86,20 @@ def reports(shipped_analyzer: Analyzer) -> dict[str, EvalReport]:
 
 @pytest.mark.parametrize("name", [name for name, floor in FLOORS.items() if floor.target])
 def test_rules_alone_reach_the_target(analyzer: Analyzer, name: str) -> None:
-    report = evaluate(analyzer, _read(CORPUS_DIR / name))
-    assert report.f1 >= TARGET_F1, format_report(report)
-    assert report.false_positive_rate <= TARGET_FPR, format_report(report)
+    _assert_target(evaluate(analyzer, _read(CORPUS_DIR / name)), category=False)
 
 
 @pytest.mark.parametrize("name", [name for name, floor in FLOORS.items() if floor.target])
 def test_target(reports: dict[str, EvalReport], name: str) -> None:
     """The product target: F1 >= 0.95, at most 3% of benign messages flagged."""
-    report = reports[name]
+    _assert_target(reports[name])
+
+
+def _assert_target(report: EvalReport, category: bool = True) -> None:
     assert report.f1 >= TARGET_F1, format_report(report)
     assert report.false_positive_rate <= TARGET_FPR, format_report(report)
-    assert report.category_accuracy >= TARGET_CATEGORY, format_report(report)
+    if category:
+        assert report.category_accuracy >= TARGET_CATEGORY, format_report(report)
 
 
 @pytest.mark.parametrize("name", list(FLOORS))

@@ -10,6 +10,7 @@ from onplatform.config.schema import ModelSettings
 from onplatform.daemon.errors import ConfigError
 from onplatform.daemon.pipeline import configured_model
 from onplatform.detectors.analyzer import Analyzer
+from onplatform.detectors.evaluation import CorpusError
 from onplatform.detectors.lexicon import Lexicon
 from onplatform.detectors.matcher import SENTENCE_TOKEN
 from onplatform.detectors.model import (
@@ -22,7 +23,7 @@ from onplatform.detectors.model import (
     train,
 )
 from onplatform.detectors.registry import build, discover
-from onplatform.detectors.training import CorpusError, build_model, read_examples
+from onplatform.detectors.training import build_model
 
 CORPUS_DIR = Path(__file__).resolve().parents[2] / "corpus"
 BENIGN_BIAS = [2.0, 0.0, 0.0, 0.0]
@@ -103,11 +104,11 @@ def test_the_config_names_a_missing_model_file(tmp_path: Path) -> None:
     assert shipped is not None and len(shipped) > 1000
 
 
-def test_a_bad_corpus_line_is_named(tmp_path: Path) -> None:
+def test_a_bad_corpus_line_is_named(tmp_path: Path, lexicon: Lexicon) -> None:
     path = tmp_path / "c.jsonl"
     path.write_text('{"text": "hi", "label": "benign"}\n{"text": "no label"}\n', encoding="utf-8")
-    with pytest.raises(CorpusError, match=r"c\.jsonl:2: not a labelled message"):
-        read_examples(path)
+    with pytest.raises(CorpusError, match=r"c\.jsonl:2: label must be one of"):
+        build_model(tmp_path, lexicon)
 
 
 def _with_model(lexicon: Lexicon, model: IntentModel) -> Analyzer:
