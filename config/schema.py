@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from onplatform.daemon.errors import ConfigError
+from onplatform.detectors.analyzer import MODEL_WEIGHT
 
 TlsMode = Literal["implicit", "starttls", "none"]
 TLS_MODES: tuple[TlsMode, ...] = ("implicit", "starttls", "none")
@@ -63,7 +64,7 @@ class ModelSettings:
     """The statistical second opinion blended with the rules (``[detectors.model]``)."""
 
     enabled: bool = True
-    weight: float = 0.65
+    weight: float = MODEL_WEIGHT
     """The model's share of the blended score (0: rules only, 1: model only)."""
     path: Path | None = None
     """A model file of one's own (scripts/train_model.py --output); None: the shipped one."""

@@ -20,7 +20,7 @@ from onplatform.detectors.base import (
     MessageText,
 )
 from onplatform.detectors.lexicon import Lexicon
-from onplatform.detectors.matcher import Hit
+from onplatform.detectors.matcher import Hit, Scan
 from onplatform.detectors.model import IntentModel, Opinion, features
 from onplatform.detectors.normalize import normalize
 
@@ -106,11 +106,14 @@ class Analyzer:
     def assess_text(self, text: MessageText) -> Assessment:
         findings: list[Finding] = []
         failed: list[str] = []
+        # The lexicon detectors scan this very text; the matcher keeps that scan, so
+        # every stage below reads the same one.
+        scan = self.lexicon.matcher.scan(text.normalized)
         for detector in self.detectors:
             try:
                 found = detector.detect(text)
                 if detector.name in CONTEXT_FREE_DETECTORS:
-                    found = [self._in_context(finding, text) for finding in found]
+                    found = [self._in_context(finding, text, scan) for finding in found]
                 if text.disguised:
                     found = [self._unmasked(finding, text) for finding in found]
                 findings.extend(found)
@@ -123,7 +126,7 @@ class Analyzer:
             for category in CATEGORIES
         }
         rules_score = max(by_category.values())
-        opinion = self._opinion(text)
+        opinion = self._opinion(scan)
         score = rules_score
         if opinion is not None:
             weight = self.model_weight
@@ -131,7 +134,7 @@ class Analyzer:
             if opinion.flagged >= MODEL_VETO_BELOW:
                 score = max(score, rules_score)  # only a sure model lowers the rules' score
             if opinion.flagged >= self.threshold:
-                findings.append(self._model_finding(opinion, text))
+                findings.append(self._model_finding(opinion, text, scan))
         verdict = Assessment(
             False,
             None,
@@ -148,12 +151,14 @@ class Analyzer:
             return verdict
         category = rules_category or (opinion.category if opinion else None)
         assert category is not None  # the score rose above the rules' only with a model
-        return self._flagged(verdict, category, text)
+        return self._flagged(verdict, category, text, scan)
 
-    def _flagged(self, verdict: Assessment, category: Category, text: MessageText) -> Assessment:
+    def _flagged(
+        self, verdict: Assessment, category: Category, text: MessageText, scan: Scan
+    ) -> Assessment:
         """``verdict`` flagged in ``category``, with the intent read around its evidence."""
         hesitant, insisting = self._intent(
-            text, [f for f in verdict.findings if f.category == category and f.score > 0]
+            text, scan, [f for f in verdict.findings if f.category == category and f.score > 0]
         )
         return replace(
             verdict,
@@ -163,16 +168,13 @@ class Analyzer:
             insisting=insisting,
         )
 
-    def _opinion(self, text: MessageText) -> Opinion | None:
+    def _opinion(self, scan: Scan) -> Opinion | None:
         if self.model is None:
             return None
-        # The detectors scanned this very text: the matcher returns that scan.
-        scan = self.lexicon.matcher.scan(text.normalized)
         return self.model.opinion(features(scan.tokens, scan.token_groups))
 
-    def _model_finding(self, opinion: Opinion, text: MessageText) -> Finding:
+    def _model_finding(self, opinion: Opinion, text: MessageText, scan: Scan) -> Finding:
         """The model's view as a finding, so alerts and --explain quote the words it read."""
-        scan = self.lexicon.matcher.scan(text.normalized)
         evidence = []
         assert self.model is not None  # only called with an opinion
         for first, past in self.model.cues(opinion.features, scan.tokens, opinion.category):
@@ -188,13 +190,11 @@ class Analyzer:
             base_score=round(opinion.flagged, 3),
         )
 
-    def _in_context(self, finding: Finding, text: MessageText) -> Finding:
+    def _in_context(self, finding: Finding, text: MessageText, scan: Scan) -> Finding:
         """The context stage for detectors that read no lexicon: the words around the
         evidence (a job spec, "through Upwork") move its score like a phrase's."""
         if not finding.evidence or not self.lexicon.context:
             return finding
-        # The phrase detector scanned this very text: the matcher returns that scan.
-        scan = self.lexicon.matcher.scan(text.normalized)
         sentence = scan.sentence_at(bisect.bisect_left(text.offsets, finding.evidence[0].start))
         moves = tuple(
             Adjustment(adj.reason, adj.delta)
@@ -211,7 +211,9 @@ class Analyzer:
             return finding  # a forbidden request stays at 0, however it was written
         return finding.moved(Adjustment("context.disguised", DISGUISE_DELTA))
 
-    def _intent(self, text: MessageText, flagged: Sequence[Finding]) -> tuple[bool, bool]:
+    def _intent(
+        self, text: MessageText, scan: Scan, flagged: Sequence[Finding]
+    ) -> tuple[bool, bool]:
         """Hedges and demands count only around the request itself.
 
         "We must launch before May" in one paragraph does not make "can I pay
@@ -219,7 +221,6 @@ class Analyzer:
         """
         if not self._intent_groups:
             return False, False
-        scan = self.lexicon.matcher.scan(text.normalized)
         around: set[int] = set()
         for finding in flagged:
             for span in finding.evidence:
