@@ -494,7 +494,11 @@ def _join_spaced(text: _Text, classes: str | None) -> None:
             return
     elif _SPACED_HINT.search(text.chars) is None:
         return
-    text.rewrite(_SPACED_OUT, lambda m: "".join(c for c in m.group(0) if c.isalpha()))
+    # A look-alike letter standing alone ("R е v o l u t") was no part of a mixed word
+    # when the confusables were folded; once joined, it is.
+    text.rewrite(
+        _SPACED_OUT, lambda m: _fold_mixed_word("".join(c for c in m.group(0) if c.isalpha()))
+    )
 
 
 def _rebuild_emails(text: _Text) -> None:

@@ -22,6 +22,8 @@ CASES = [
     ("رقمي: +٤٤ ٧٧٠٠ ٩٠٠١٢٣", "+44 7700 900123", "+٤٤ ٧٧٠٠ ٩٠٠١٢٣"),
     ("Grüße aus Köln, płacę przez", "grusse aus koln, placE".lower(), None),
     ("оплaта", "оплата", "оплaта"),  # Latin a inside a Cyrillic word goes the other way
+    ("pay me on R е v o l u t", "revolut", "R е v o l u t"),  # a spaced Cyrillic е
+    ("т е л е г р а м", "телеграм", "т е л е г р а м"),  # spaced Cyrillic stays Cyrillic
 ]
 
 
