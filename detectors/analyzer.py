@@ -29,16 +29,19 @@ CONTEXT_FREE_DETECTORS = frozenset({"contact_data"})
 DISGUISE_DELTA = 0.2
 """Evidence the client wrote to get past a filter ("p a y p a l", "name at mail dot com")
 shows intent on its own: an address shared plainly may be innocent, a disguised one is not."""
-MODEL_WEIGHT = 0.65
+MODEL_WEIGHT = 0.75
 """The model's share of the blended score, (1 - w) x rules + w x model. With the rules
-silent the model flags only when it is sure (p >= 0.77). Chosen on the held-out corpus
-files (see tests/corpus/README.md)."""
-MODEL_VETO_BELOW = 0.3
+silent the model flags only when it is sure (p >= 0.67). Chosen on the held-out corpus
+files (see tests/corpus/README.md): with 5,742 training messages, 0.75 did a little
+better than 0.55, 0.65 or 0.85."""
+MODEL_VETO_BELOW = 0.15
 """The blend lowers the rules' score only when the model finds the message plainly
 ordinary (probability below this); otherwise the model can only raise it. A model that
 reads one message at a time is unsure of short follow-ups ("did you install it yet?"),
-and unsure is no reason to overrule a rule. Chosen like the weight: on every held-out
-file it did as well or better than a blend that always lowers."""
+and unsure is no reason to overrule a rule. Chosen like the weight, on the held-out
+single messages and threads: a hesitant ask ("would it be ok to share emails for the
+invites? only if allowed") reads as ordinary to the model at p 0.28, and a line at 0.2
+or above lost two thread steps of each thread file."""
 MODEL_DETECTOR = "model"
 
 

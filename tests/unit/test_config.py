@@ -8,6 +8,7 @@ import pytest
 
 from onplatform.config.schema import load_config, parse_settings
 from onplatform.daemon.errors import ConfigError
+from onplatform.detectors.analyzer import MODEL_WEIGHT
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "example.toml"
 BASE = {
@@ -41,7 +42,7 @@ def test_defaults() -> None:
     assert settings.detectors.workers is None  # "auto": one per core
     assert parse_settings({**BASE, "detectors": {"workers": 0}}).detectors.workers == 0
     model = settings.detectors.model
-    assert model.enabled and model.weight == 0.65 and model.path is None
+    assert model.enabled and model.weight == MODEL_WEIGHT and model.path is None
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from onplatform.config.schema import ModelSettings
 from onplatform.daemon.errors import ConfigError
 from onplatform.daemon.pipeline import configured_model
-from onplatform.detectors.analyzer import Analyzer
+from onplatform.detectors.analyzer import MODEL_VETO_BELOW, MODEL_WEIGHT, Analyzer
 from onplatform.detectors.evaluation import CorpusError
 from onplatform.detectors.lexicon import Lexicon
 from onplatform.detectors.matcher import SENTENCE_TOKEN
@@ -120,7 +120,7 @@ def test_a_sure_model_flags_what_the_rules_miss(lexicon: Lexicon) -> None:
     assessment = analyzer.assess("Hello there. Kindly quux the thing today.")
     assert assessment.rules_score == 0
     assert assessment.flagged and assessment.category == "scam"
-    assert assessment.score == pytest.approx(0.65 * assessment.model_score, abs=1e-3)
+    assert assessment.score == pytest.approx(MODEL_WEIGHT * assessment.model_score, abs=1e-3)
     (finding,) = assessment.counted
     assert finding.code == "model.scam"
     assert [span.text for span in finding.evidence] == ["quux"]
@@ -134,7 +134,7 @@ def test_a_model_sure_of_nothing_outweighs_a_rule(lexicon: Lexicon) -> None:
     assessment = quiet.assess(ask)
     assert not assessment.flagged
     assert assessment.rules_score == rules_only.assess(ask).score
-    assert assessment.score == pytest.approx(0.35 * assessment.rules_score, abs=1e-3)
+    assert assessment.score == pytest.approx((1 - MODEL_WEIGHT) * assessment.rules_score, abs=1e-3)
 
 
 def test_the_shipped_model_is_what_the_script_builds(lexicon: Lexicon) -> None:
@@ -164,7 +164,7 @@ def test_an_unsure_model_never_lowers_the_rules(lexicon: Lexicon) -> None:
     # flag, split over three labels: unsure, above the veto line.
     unsure = _with_model(lexicon, IntentModel([0.5, 0.0, 0.0, 0.0], {}))
     assessment = unsure.assess(ask)
-    assert 0.3 <= assessment.model_score < 0.7
+    assert MODEL_VETO_BELOW <= assessment.model_score < 0.7
     assert assessment.flagged and assessment.score == assessment.rules_score
 
 
