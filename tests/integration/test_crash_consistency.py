@@ -35,6 +35,7 @@ from tests.support.campaign import (
     poll_once,
     started,
 )
+from tests.support.daemon import STARTUP_SECONDS
 from tests.support.dovecot import PrivateDovecot
 
 pytestmark = pytest.mark.integration
@@ -98,7 +99,7 @@ def run_campaign(
 
     for run in range(kills):
         with Daemon(config, tmp_path / f"run-{run:03}.log") as daemon:
-            daemon.wait_for(started, 30, "daemon.started")
+            daemon.wait_for(started, STARTUP_SECONDS, "daemon.started")
             delay = rng.uniform(0.05, 1.5)
             deadline = time.monotonic() + delay
             append_all(endpoint, "INBOX", waves[run])  # new mail arrives under the daemon
@@ -110,7 +111,7 @@ def run_campaign(
             assert_clean_log(daemon.log)
 
     with Daemon(config, tmp_path / "final.log") as daemon:
-        daemon.wait_for(started, 30, "daemon.started")
+        daemon.wait_for(started, STARTUP_SECONDS, "daemon.started")
         daemon.wait_for(idle_poll_after(0), 180, "a poll with nothing new")
         code = daemon.terminate()
         assert code == 0, daemon.log.read_text()[-2000:]

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import write_config
 from tests.integration.test_end_to_end import PAYMENT, drafts
-from tests.support.daemon import running_daemon
+from tests.support.daemon import STARTUP_SECONDS, running_daemon
 from tests.support.dovecot import PrivateDovecot
 from tests.support.mail import client_mail
 
@@ -84,7 +84,7 @@ def test_daemon_notifies_reloads_and_stops(
     )
     log = tmp_path / "daemon.log"
     with running_daemon(config, log, {"NOTIFY_SOCKET": str(notify.path)}) as daemon:
-        notify.wait_for("READY=1")
+        notify.wait_for("READY=1", timeout=STARTUP_SECONDS)
         notify.wait_for("WATCHDOG=1")
         imap.append("INBOX", client_mail(8001, "Run Client", PAYMENT, "<d1@upwork.test>"))
         wait_until(lambda: len(drafts(imap)) == 1)
@@ -147,7 +147,7 @@ def test_idle_drafts_within_seconds_without_polling(imap: PrivateDovecot, tmp_pa
     config.write_text(text)
     log = tmp_path / "daemon.log"
     with running_daemon(config, log) as daemon:
-        wait_until(lambda: any(e["event"] == "idle.started" for e in events(log)))
+        wait_until(lambda: any(e["event"] == "idle.started" for e in events(log)), STARTUP_SECONDS)
         wait_until(lambda: any(e["event"] == "poll.finished" for e in events(log)))
         latencies = []
         for index in range(3):

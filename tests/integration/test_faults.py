@@ -35,6 +35,7 @@ from tests.support.campaign import (
     read_events,
     started,
 )
+from tests.support.daemon import STARTUP_SECONDS
 from tests.support.dovecot import PrivateDovecot
 from tests.support.proxy import FaultProxy
 
@@ -201,7 +202,7 @@ def test_server_down_under_running_daemon(
         return check
 
     with Daemon(config, tmp_path / "daemon.log") as daemon:
-        daemon.wait_for(started, 30, "daemon.started")
+        daemon.wait_for(started, STARTUP_SECONDS, "daemon.started")
         daemon.wait_for(drafted(len(first)), 30, "the first mails")
         cut = proxy.down(3.0)
         INJECTED["server_down"] = INJECTED.get("server_down", 0) + 1
@@ -312,7 +313,9 @@ def test_idle_connection_cut_then_new_mail_is_drafted_promptly(
     due = expected_drafts(config, [*before, *during])
     with Daemon(config, tmp_path / "daemon.log") as daemon:
         daemon.wait_for(
-            lambda events: any(e["event"] == "idle.started" for e in events), 30, "IDLE"
+            lambda events: any(e["event"] == "idle.started" for e in events),
+            STARTUP_SECONDS,
+            "IDLE",
         )
         append_all(imap.endpoint, "INBOX", before)  # IDLE wakes the poller
         daemon.wait_for(

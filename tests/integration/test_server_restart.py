@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import write_config
 from tests.integration.test_daemon import events, wait_until
 from tests.integration.test_end_to_end import PAYMENT
-from tests.support.daemon import running_daemon
+from tests.support.daemon import STARTUP_SECONDS, running_daemon
 from tests.support.dovecot import PrivateDovecot
 from tests.support.mail import client_mail
 from tests.support.proxy import FaultProxy
@@ -67,7 +67,7 @@ def test_daemon_survives_a_server_restart(own_server: PrivateDovecot, tmp_path: 
         log = tmp_path / "daemon.log"
         own_server.append("INBOX", client_mail(9701, "Before Restart", PAYMENT, "<r1@up.test>"))
         with running_daemon(config, log) as daemon:
-            wait_until(lambda: sources_in_drafts(own_server) == ["<r1@up.test>"])
+            wait_until(lambda: sources_in_drafts(own_server) == ["<r1@up.test>"], STARTUP_SECONDS)
             own_server.stop()
             wait_until(lambda: any(e["event"] == "mailbox.error" for e in events(log)), timeout=40)
             time.sleep(2)

@@ -9,6 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ONPLATFORM = str(Path(sys.executable).parent / "onplatform")
+STARTUP_SECONDS = 60
+"""How long a test waits for a new daemon's first sign of work. It compiles every
+lexicon first (about 9 s of CPU), which a loaded 2-core machine can stretch several
+times; systemd allows 120 s (TimeoutStartSec)."""
 
 
 @contextlib.contextmanager
