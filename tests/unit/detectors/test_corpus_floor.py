@@ -59,34 +59,36 @@ FLOORS = {
     "round13.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.98),
     "round15.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.965),
     "round16.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.985),
+    "round17.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.98),
+    "round18.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.98),
     "fresh_holdout.jsonl": Floor(f1=0.97, fpr=0.025, intent=0.96, kind="holdout"),
     "forum_holdout.jsonl": Floor(f1=0.99, fpr=0.02, intent=0.98, kind="holdout"),
     "round5_holdout.jsonl": Floor(f1=0.96, fpr=0.005, intent=0.99, kind="holdout"),
-    "round6_holdout.jsonl": Floor(f1=0.975, fpr=0.03, intent=0.97, kind="holdout"),
-    "round7_holdout.jsonl": Floor(f1=0.95, fpr=0.025, intent=0.965, kind="holdout"),
-    "round8_holdout.jsonl": Floor(f1=0.93, fpr=0.055, intent=0.98, kind="holdout"),
-    "round9_holdout.jsonl": Floor(f1=0.945, fpr=0.04, intent=0.98, kind="holdout"),
-    "round10_holdout.jsonl": Floor(f1=0.98, fpr=0.005, intent=0.98, kind="holdout"),
-    "round11_holdout.jsonl": Floor(f1=0.945, fpr=0.015, intent=0.965, kind="holdout"),
-    "round12_holdout.jsonl": Floor(f1=0.935, fpr=0.04, intent=0.97, kind="holdout"),
-    "round13_holdout.jsonl": Floor(f1=0.905, fpr=0.06, intent=0.99, kind="holdout"),
-    "round14_holdout.jsonl": Floor(f1=0.94, fpr=0.03, intent=0.975, kind="holdout"),
+    "round6_holdout.jsonl": Floor(f1=0.99, fpr=0.005, intent=0.97, kind="holdout"),
+    "round7_holdout.jsonl": Floor(f1=0.965, fpr=0.015, intent=0.965, kind="holdout"),
+    "round8_holdout.jsonl": Floor(f1=0.945, fpr=0.04, intent=0.98, kind="holdout"),
+    "round9_holdout.jsonl": Floor(f1=0.97, fpr=0.025, intent=0.98, kind="holdout"),
+    "round10_holdout.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.98, kind="holdout"),
+    "round11_holdout.jsonl": Floor(f1=0.97, fpr=0.005, intent=0.97, kind="holdout"),
+    "round12_holdout.jsonl": Floor(f1=0.97, fpr=0.015, intent=0.975, kind="holdout"),
+    "round13_holdout.jsonl": Floor(f1=0.915, fpr=0.06, intent=0.99, kind="holdout"),
+    "round14_holdout.jsonl": Floor(f1=0.935, fpr=0.04, intent=0.975, kind="holdout"),
 }
-"""Reached with the model blended in: F1 1.000 with no false positive on the fifteen
-tuned files (the rules alone: 1.000 on twelve, 0.994 to 0.996 on rounds 13, 15 and 16).
-On the holdouts, in the order above: 0.971 (FPR 0.021), 0.992 (0.019), 0.964 (0), 0.976
-(0.025), 0.954 (0.020), 0.931 (0.054), 0.949 (0.037), 0.981 (0), 0.947 (0.011), 0.936
-(0.035), 0.906 (0.059) and 0.943 (0.029). Round 14 was written after all other tuning
-and met the rules at 0.887 (0.065).
+"""Reached with the model blended in: F1 1.000 with no false positive on the seventeen
+tuned files (the rules alone: 1.000 on twelve, 0.992 to 0.998 on rounds 13 and 15 to
+18). On the holdouts, in the order above: 0.971 (FPR 0.021), 0.992 (0.019), 0.964 (0),
+1.000 (0), 0.968 (0.010), 0.946 (0.036), 0.972 (0.024), 1.000 (0), 0.971 (0), 0.971
+(0.012), 0.919 (0.059) and 0.937 (0.040).
 
-Four floors went down when the model was retrained on 1,507 more messages (rounds 13, 15
-and 16) and the veto line moved from 0.3 to 0.15: one more false positive on rounds 6
-and 12, three more on round 8, one more miss on round 7. F1 rose on seven of the ten
-older holdouts (by 0.005 to 0.032; fresh, round 6 and round 7 fell by 0.004 to 0.024),
-and the thread files lost no step (a veto line of 0.2 or more cost each of them two)."""
-THREAD_FLOORS = {"threads.jsonl": 1.0, "threads_holdout.jsonl": 0.94}
+Round 14 was written after all other tuning and was measured twice, never tuned on:
+the rules met it at 0.875 (FPR 0.068) and the shipped blend at 0.928 (0.029) before any
+of this session's work; 0.943 (0.029) after rounds 13, 15 and 16 were tuned and trained
+on; 0.937 (0.040) after rounds 17 and 18 too, while every older holdout rose. Both
+differences are within a few messages; the second model shipped because the settings
+are chosen on the older holdouts, never on round 14."""
+THREAD_FLOORS = {"threads.jsonl": 1.0, "threads_holdout.jsonl": 0.97}
 """Share of thread messages whose escalation action matches: 126 of 126 on the tuned
-threads, 71 of 75 on the held-back ones (72 with the rules alone, 69 before round 7)."""
+threads, 73 of 75 on the held-back ones (72 with the rules alone, 69 before round 7)."""
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
