@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from onplatform.detectors.base import Category
+from onplatform.detectors.matcher import SENTENCE_TOKEN
 
 LABELS: tuple[str, ...] = ("benign", "offplatform_payment", "contact_exchange", "scam")
 """The classes, benign first: the probability a message is flagged is 1 - P(benign)."""
@@ -249,7 +250,9 @@ def _place(name: str, tokens: Sequence[str]) -> tuple[int, int] | None:
         if not second:
             return at, at + 1
         if at + 1 < len(tokens) and tokens[at + 1] == second:
-            return at, at + 2
+            # A pair with the sentence end ("\x07 upwork") quotes only its word: the
+            # mark maps to the punctuation, which is no evidence.
+            return at + (first == SENTENCE_TOKEN), at + 2 - (second == SENTENCE_TOKEN)
 
 
 def _softmax(scores: Sequence[float]) -> tuple[float, ...]:

@@ -179,3 +179,9 @@ def test_cues_quote_words_pairs_and_stems_where_they_first_appear() -> None:
     # "hello" (token 0) joins the pair that follows it: overlapping ranges are merged.
     assert model.cues(found, tokens, "contact_exchange") == ((0, 3), (5, 6))
     assert model.cues(found, tokens, "scam") == ()  # nothing pulls toward a scam
+
+
+def test_cues_leave_the_sentence_end_out_of_a_pair() -> None:
+    tokens = ["done", SENTENCE_TOKEN, "upwork", "support"]
+    model = IntentModel(BENIGN_BIAS, {f"{SENTENCE_TOKEN} upwork": [0, 0, 0, 3]})
+    assert model.cues(features(tokens, []), tokens, "scam") == ((2, 3),)
