@@ -1,15 +1,15 @@
 """CI gate: the analyzer on the labelled corpus must stay above a quality floor.
 
 The floors hold for what a default config runs, the rules with the shipped model
-blended in. The rules must also reach the product target alone on the files the
-lexicons were tuned on, so a lexicon regression cannot hide behind the model."""
+blended in. The rules must also reach the product target alone on the tuned files,
+so a lexicon regression cannot hide behind the model."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 
@@ -33,14 +33,9 @@ class Floor:
     fpr: float
     intent: float
     """Share of flagged records whose hesitant and insisting marks are right."""
-    kind: Literal["tuned", "trained", "holdout"] = "tuned"
-    """What the file is to the detectors.
-
-    ``tuned``: the lexicons were tuned on it until the rules alone reach the product
-    target, and the model was trained on it. ``trained``: the model was trained on it and
-    the lexicons only partly tuned, so the target applies to the shipped pipeline alone.
-    ``holdout``: never tuned nor trained on, so its floor only guards against a
-    regression in what carries over to unseen messages."""
+    target: bool = True
+    """Tuned on: the product target applies too. The holdout is never tuned on, so it only
+    guards against a regression in what carries over to unseen messages."""
 
 
 FLOORS = {
@@ -61,18 +56,18 @@ FLOORS = {
     "round16.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.985),
     "round17.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.98),
     "round18.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.98),
-    "fresh_holdout.jsonl": Floor(f1=0.97, fpr=0.025, intent=0.96, kind="holdout"),
-    "forum_holdout.jsonl": Floor(f1=0.99, fpr=0.02, intent=0.98, kind="holdout"),
-    "round5_holdout.jsonl": Floor(f1=0.96, fpr=0.005, intent=0.99, kind="holdout"),
-    "round6_holdout.jsonl": Floor(f1=0.99, fpr=0.005, intent=0.97, kind="holdout"),
-    "round7_holdout.jsonl": Floor(f1=0.965, fpr=0.015, intent=0.965, kind="holdout"),
-    "round8_holdout.jsonl": Floor(f1=0.945, fpr=0.04, intent=0.98, kind="holdout"),
-    "round9_holdout.jsonl": Floor(f1=0.97, fpr=0.025, intent=0.98, kind="holdout"),
-    "round10_holdout.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.98, kind="holdout"),
-    "round11_holdout.jsonl": Floor(f1=0.97, fpr=0.005, intent=0.97, kind="holdout"),
-    "round12_holdout.jsonl": Floor(f1=0.97, fpr=0.015, intent=0.975, kind="holdout"),
-    "round13_holdout.jsonl": Floor(f1=0.915, fpr=0.06, intent=0.99, kind="holdout"),
-    "round14_holdout.jsonl": Floor(f1=0.935, fpr=0.04, intent=0.975, kind="holdout"),
+    "fresh_holdout.jsonl": Floor(f1=0.97, fpr=0.025, intent=0.96, target=False),
+    "forum_holdout.jsonl": Floor(f1=0.99, fpr=0.02, intent=0.98, target=False),
+    "round5_holdout.jsonl": Floor(f1=0.96, fpr=0.005, intent=0.99, target=False),
+    "round6_holdout.jsonl": Floor(f1=0.99, fpr=0.005, intent=0.97, target=False),
+    "round7_holdout.jsonl": Floor(f1=0.965, fpr=0.015, intent=0.965, target=False),
+    "round8_holdout.jsonl": Floor(f1=0.945, fpr=0.04, intent=0.98, target=False),
+    "round9_holdout.jsonl": Floor(f1=0.97, fpr=0.025, intent=0.98, target=False),
+    "round10_holdout.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.98, target=False),
+    "round11_holdout.jsonl": Floor(f1=0.97, fpr=0.005, intent=0.97, target=False),
+    "round12_holdout.jsonl": Floor(f1=0.97, fpr=0.015, intent=0.975, target=False),
+    "round13_holdout.jsonl": Floor(f1=0.915, fpr=0.06, intent=0.99, target=False),
+    "round14_holdout.jsonl": Floor(f1=0.935, fpr=0.04, intent=0.975, target=False),
 }
 """Reached with the model blended in: F1 1.000 with no false positive on the seventeen
 tuned files (the rules alone: 1.000 on twelve, 0.992 to 0.998 on rounds 13 and 15 to
@@ -85,7 +80,10 @@ the rules met it at 0.875 (FPR 0.068) and the shipped blend at 0.928 (0.029) bef
 of this session's work; 0.943 (0.029) after rounds 13, 15 and 16 were tuned and trained
 on; 0.937 (0.040) after rounds 17 and 18 too, while every older holdout rose. Both
 differences are within a few messages; the second model shipped because the settings
-are chosen on the older holdouts, never on round 14."""
+are chosen on the older holdouts, never on round 14.
+
+One floor went down in that session: round 8's false-positive rate, from 0.027 to 0.036
+(one message of 112), while its F1 rose from 0.925 to 0.946."""
 THREAD_FLOORS = {"threads.jsonl": 1.0, "threads_holdout.jsonl": 0.97}
 """Share of thread messages whose escalation action matches: 126 of 126 on the tuned
 threads, 73 of 75 on the held-back ones (72 with the rules alone, 69 before round 7)."""
@@ -103,12 +101,12 @@ def reports(shipped_analyzer: Analyzer) -> dict[str, EvalReport]:
     return {name: evaluate(shipped_analyzer, _read(CORPUS_DIR / name)) for name in FLOORS}
 
 
-@pytest.mark.parametrize("name", [name for name, floor in FLOORS.items() if floor.kind == "tuned"])
+@pytest.mark.parametrize("name", [name for name, floor in FLOORS.items() if floor.target])
 def test_rules_alone_reach_the_target(analyzer: Analyzer, name: str) -> None:
     _assert_target(evaluate(analyzer, _read(CORPUS_DIR / name)), category=False)
 
 
-@pytest.mark.parametrize("name", [name for name, f in FLOORS.items() if f.kind != "holdout"])
+@pytest.mark.parametrize("name", [name for name, floor in FLOORS.items() if floor.target])
 def test_target(reports: dict[str, EvalReport], name: str) -> None:
     """The product target: F1 >= 0.95, at most 3% of benign messages flagged."""
     _assert_target(reports[name])
