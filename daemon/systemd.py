@@ -3,6 +3,11 @@
 READY=1 once the first login worked, WATCHDOG=1 only after a real IMAP round
 trip (so a wedged connection lets systemd restart the service), STATUS= with
 the last poll, STOPPING=1 on the way out. Outside systemd every call is a no-op.
+
+A send never blocks: a datagram socket whose reader has fallen behind (the kernel
+queues only ``net.unix.max_dgram_qlen`` datagrams, often 10) would otherwise hold
+the poll that sends its WATCHDOG=1 forever. A notification that does not fit is
+dropped; the next poll sends a fresh one.
 """
 
 from __future__ import annotations
@@ -30,9 +35,9 @@ class Notifier:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
                 sock.connect(self._address)
-                sock.sendall("\n".join(fields).encode("utf-8"))
-        except OSError:
-            return False  # systemd gone or socket missing: nothing to tell
+                sock.send("\n".join(fields).encode("utf-8"), socket.MSG_DONTWAIT)
+        except OSError:  # systemd gone, socket missing, or its queue full (BlockingIOError)
+            return False
         return True
 
     def ready(self, status: str) -> None:
