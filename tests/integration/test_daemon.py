@@ -7,7 +7,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -19,12 +18,11 @@ import pytest
 
 from tests.conftest import write_config
 from tests.integration.test_end_to_end import PAYMENT, drafts
-from tests.support.daemon import STARTUP_SECONDS, running_daemon
+from tests.support.daemon import ONPLATFORM, STARTUP_SECONDS, running_daemon
 from tests.support.dovecot import PrivateDovecot
 from tests.support.mail import client_mail
 
 pytestmark = pytest.mark.integration
-ONPLATFORM = str(Path(sys.executable).parent / "onplatform")
 
 
 class NotifySocket:

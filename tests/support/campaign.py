@@ -15,7 +15,6 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -30,10 +29,10 @@ from imapclient.exceptions import IMAPClientError
 from onplatform.config.schema import load_config
 from onplatform.daemon.notification import parse_notification
 from onplatform.daemon.pipeline import build_analyzer, judge
+from tests.support.daemon import ONPLATFORM
 from tests.support.dovecot import DovecotEndpoint, imap_session
 from tests.support.mail import client_mail
 
-ONPLATFORM = str(Path(sys.executable).parent / "onplatform")
 T = TypeVar("T")
 ACCOUNT = "work"
 

@@ -6,14 +6,14 @@ import contextlib
 import json
 import re
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ONPLATFORM = str(Path(sys.executable).parent / "onplatform")
+from tests.support.daemon import ONPLATFORM
+
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "mail"
 CORPUS = Path(__file__).parents[3] / "shared" / "corpora" / "mail-parser-tests"
 KEYS = {"id", "flagged", "category", "score", "action", "findings"}
