@@ -33,15 +33,19 @@ MODEL_WEIGHT = 0.75
 """The model's share of the blended score, (1 - w) x rules + w x model. With the rules
 silent the model flags only when it is sure (p >= 0.67). Chosen on the held-out corpus
 files (see tests/corpus/README.md): trained on 5,742 messages and again on 6,842, 0.75
-did a little better than 0.55, 0.65 or 0.85."""
-MODEL_VETO_BELOW = 0.15
+did a little better than 0.55, 0.65 or 0.85; on 10,424, 0.65 to 0.85 were within two
+messages of each other on round 14."""
+MODEL_VETO_BELOW = 0.1
 """The blend lowers the rules' score only when the model finds the message plainly
 ordinary (probability below this); otherwise the model can only raise it. A model that
 reads one message at a time is unsure of short follow-ups ("did you install it yet?"),
-and unsure is no reason to overrule a rule. Chosen like the weight, on the held-out
-single messages and threads: a hesitant ask ("would it be ok to share emails for the
-invites? only if allowed") reads as ordinary to the model (p 0.17 to 0.28 as it was
-retrained), and a line at 0.2 or above lost two thread steps of each thread file."""
+and unsure is no reason to overrule a rule. Chosen in session 7 with a model trained on
+11,657 messages, on round 14 and both thread files: from 0.08 to 0.12 round 14 kept F1
+0.973 with 2 false positives of 278, at 0.15 the held-back threads lost two steps ("sir
+please give whatsapp no. for quick updates" reads p 0.13: short asks carry few words),
+at 0.05 or below round 14 gained false positives (4 at 0.05, 7 at 0.03)."""
+CERTAIN = 1.0
+"""A score the model's veto never lowers (see ``Analyzer._spares``)."""
 MODEL_DETECTOR = "model"
 
 
@@ -134,7 +138,7 @@ class Analyzer:
         if opinion is not None:
             weight = self.model_weight
             score = round((1.0 - weight) * rules_score + weight * opinion.flagged, 3)
-            if opinion.flagged >= MODEL_VETO_BELOW:
+            if opinion.flagged >= MODEL_VETO_BELOW or self._spares(scan, rules_score):
                 score = max(score, rules_score)  # only a sure model lowers the rules' score
             if opinion.flagged >= self.threshold:
                 findings.append(self._model_finding(opinion, text, scan))
@@ -170,6 +174,26 @@ class Analyzer:
             hesitant=hesitant and not insisting,
             insisting=insisting,
         )
+
+    def _spares(self, scan: Scan, rules_score: float) -> bool:
+        """Whether the model may not lower the rules' score: the rules are certain, or the
+        message hedges.
+
+        A rule at full score names the ask outright (the SMS code, "send it to my card"),
+        so a model that misreads the rest of the message as ordinary must not hide it.
+        A tentative question ("would it be ok to share emails for the invites? only if
+        allowed") has none of the demand words the model learned asks by, so it may read
+        as ordinary (p 0.04) while the policy must still answer it with encouragement.
+        Measured in session 7, with models that had not read the files measured: the
+        tuned threads went from 124 to 126 of 126 with the hedge, a thread written to
+        find errors gained a step with the certain rule (a Turkish request for the SMS
+        code, p 0.02), and round 14 and the 5,435 holdout messages gained no false
+        positive from either (sparing rules from 0.9 up cost 2 on round 14 and 8 on the
+        holdouts).
+        """
+        if rules_score >= CERTAIN:
+            return True
+        return "hedge" in self._intent_groups and scan.has("hedge")
 
     def _opinion(self, scan: Scan) -> Opinion | None:
         if self.model is None:

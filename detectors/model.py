@@ -46,8 +46,10 @@ class TrainingSettings:
     rate: float = 0.2
     l2: float = 1e-3
     seed: int = 1
-    prune: float = 0.05
-    """Features whose every weight stays below this are left out of the file."""
+    prune: float = 0.1
+    """Features whose every weight stays below this are left out of the file. 0.1 kept
+    F1 and false positives on round 14 and the threads as 0.05 did (session 7), with a
+    third fewer features (36,628 against 56,317 on 11,657 messages): less to load."""
 
 
 def features(tokens: Sequence[str], groups: Iterable[str]) -> set[str]:

@@ -1,7 +1,11 @@
 """Build ``model.tsv`` from the labelled corpus: which files, which features, which settings.
 
-Only the files the lexicons were tuned on are read. Every ``*_holdout.jsonl`` stays
-unseen, so the held-out figures measure the model as they measure the rules.
+Every labelled single-message file is read except the blind ones (``*_blind.jsonl``),
+which nothing is tuned or trained on: they are the measurement. The ``*_holdout.jsonl``
+files are held out from the lexicons, not from the model: its settings were chosen with
+a model that had not read the file they were chosen on, and the shipped model then
+reads all it can (with 1,700 more messages, the blind round 14 went from F1 0.937 with
+4.0 % false positives to 0.961 with 1.4 %).
 """
 
 from __future__ import annotations
@@ -13,16 +17,17 @@ from onplatform.detectors.lexicon import Lexicon, load_lexicon
 from onplatform.detectors.model import IntentModel, TrainingSettings, features, train
 from onplatform.detectors.normalize import normalize
 
-HELD_OUT_SUFFIX = "_holdout.jsonl"
+BLIND_SUFFIX = "_blind.jsonl"
 THREADS_PREFIX = "threads"
 
 
 def training_files(corpus_dir: Path) -> list[Path]:
-    """The tuned single-message files, in name order (the order is part of the result)."""
+    """The single-message files but the blind ones, in name order (the order is part of
+    the result)."""
     return sorted(
         path
         for path in corpus_dir.glob("*.jsonl")
-        if not path.name.endswith(HELD_OUT_SUFFIX) and not path.name.startswith(THREADS_PREFIX)
+        if not path.name.endswith(BLIND_SUFFIX) and not path.name.startswith(THREADS_PREFIX)
     )
 
 

@@ -143,7 +143,9 @@ def test_the_shipped_model_is_what_the_script_builds(lexicon: Lexicon) -> None:
     if not CORPUS_DIR.is_dir():
         pytest.skip("no corpus")
     model, about = build_model(CORPUS_DIR, lexicon)
-    assert not any("holdout" in name for name in about["files"])  # type: ignore[attr-defined]
+    files: list[str] = about["files"]  # type: ignore[assignment]
+    assert not any(name.endswith("_blind.jsonl") for name in files)
+    assert any(name.endswith("_holdout.jsonl") for name in files)  # held out from the rules only
     assert model.dump(about) == MODEL_PATH.read_text(encoding="utf-8"), (
         "detectors/model.tsv is stale: run scripts/train_model.py"
     )
@@ -185,3 +187,26 @@ def test_cues_leave_the_sentence_end_out_of_a_pair() -> None:
     tokens = ["done", SENTENCE_TOKEN, "upwork", "support"]
     model = IntentModel(BENIGN_BIAS, {f"{SENTENCE_TOKEN} upwork": [0, 0, 0, 3]})
     assert model.cues(features(tokens, []), tokens, "scam") == ((2, 3),)
+
+
+def test_a_sure_model_does_not_veto_a_tentative_ask(lexicon: Lexicon) -> None:
+    """A hedged ask keeps the rules' score even when the model is sure it is ordinary:
+    it lacks the demand words the model reads asks by, and the policy must answer it."""
+    quiet = _with_model(lexicon, IntentModel([12.0, 0.0, 0.0, 0.0], {}))
+    demand = quiet.assess("Pay me on PayPal directly to skip the fees")
+    tentative = quiet.assess("Would it be possible to pay you on PayPal directly to skip the fees?")
+    assert not demand.flagged  # vetoed: the model is sure of nothing
+    assert tentative.model_score is not None and tentative.model_score < MODEL_VETO_BELOW
+    assert tentative.flagged and tentative.hesitant
+    assert tentative.score == tentative.rules_score
+
+
+def test_a_sure_model_does_not_veto_a_certain_rule(lexicon: Lexicon) -> None:
+    """A rule at full score names the ask outright: a model that reads the rest of the
+    message as ordinary must not hide it."""
+    quiet = _with_model(lexicon, IntentModel([12.0, 0.0, 0.0, 0.0], {}))
+    assessment = quiet.assess("Our HR onboarding is done. Send me the code you just got.")
+    assert assessment.model_score is not None and assessment.model_score < MODEL_VETO_BELOW
+    assert assessment.rules_score == 1.0
+    assert assessment.flagged and assessment.category == "scam"
+    assert assessment.score == assessment.rules_score

@@ -77,6 +77,8 @@ def test_context_lowers_the_score_and_says_why(analyzer: Analyzer) -> None:
         ("Would it be possible to pay you outside Upwork?", True, False),
         ("I told you twice: pay via PayPal or I find someone else.", False, True),
         ("Send me your WhatsApp number.", False, False),
+        ("Una consulta: ¿habría forma de pagarte por Mercado Pago?", True, False),
+        ("Ek baat puchu, agar payment UPI se kar du toh chalega kya?", True, False),
     ],
 )
 def test_intent(analyzer: Analyzer, text: str, hesitant: bool, insisting: bool) -> None:
