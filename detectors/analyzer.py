@@ -64,6 +64,9 @@ class Assessment:
     """The detectors' own score, before the model's opinion is blended in."""
     model_score: float | None = None
     """The model's probability that the message is flagged; None with the model off."""
+    leaning: Category | None = None
+    """The category the evidence points to, flagged or not: the rules' strongest, else
+    the model's (None when neither found anything). A follow-up is flagged in it."""
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -142,6 +145,13 @@ class Analyzer:
                 score = max(score, rules_score)  # only a sure model lowers the rules' score
             if opinion.flagged >= self.threshold:
                 findings.append(self._model_finding(opinion, text, scan))
+        above = [c for c in CATEGORIES if by_category[c] >= self.threshold]
+        # CATEGORIES is ordered by precedence: a scam outranks a payment request.
+        rules_category = max(above, key=lambda c: (c == "scam", by_category[c]), default=None)
+        strongest = max(CATEGORIES, key=by_category.__getitem__)
+        leaning: Category | None = strongest if rules_score > 0 else None
+        if opinion is not None and opinion.flagged > rules_score:
+            leaning = opinion.category
         verdict = Assessment(
             False,
             None,
@@ -150,10 +160,8 @@ class Analyzer:
             failed_detectors=tuple(failed),
             rules_score=rules_score,
             model_score=None if opinion is None else opinion.flagged,
+            leaning=leaning,
         )
-        above = [c for c in CATEGORIES if by_category[c] >= self.threshold]
-        # CATEGORIES is ordered by precedence: a scam outranks a payment request.
-        rules_category = max(above, key=lambda c: (c == "scam", by_category[c]), default=None)
         if score < self.threshold:
             return verdict
         category = rules_category or (opinion.category if opinion else None)
@@ -171,6 +179,7 @@ class Analyzer:
             verdict,
             flagged=True,
             category=category,
+            leaning=category,
             hesitant=hesitant and not insisting,
             insisting=insisting,
         )

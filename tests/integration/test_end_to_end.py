@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 
 from onplatform.daemon.cli import main
+from onplatform.daemon.policy import FOLLOW_UP_CODE
+from onplatform.detectors.model import IntentModel
 from tests.conftest import write_config
 from tests.support.dovecot import PrivateDovecot, imap_session
 from tests.support.mail import client_mail, ordinary_mail, platform_mail
@@ -30,6 +32,7 @@ CONTACT = "Thanks! Please add me on Telegram @maria_builds so we can talk faster
 SCAM = "Before you start, buy the laptop from our approved vendor; we will reimburse you."
 BENIGN = "Thanks for the proposal. Can you start on Monday? I will fund the first milestone."
 HESITANT = "Quick question: would it be possible to pay you outside Upwork for this one?"
+FOLLOW_UP = "Why not? Others agreed. What about Payoneer then?"
 
 
 def drafts(server: PrivateDovecot) -> list[tuple[Message, tuple[bytes, ...]]]:
@@ -136,6 +139,29 @@ def test_escalation_per_client(
         "<e2@upwork.test>": "decline",
         "<e4@upwork.test>": "report",
     }
+
+
+def test_a_follow_up_after_a_refusal_is_reported(
+    imap: PrivateDovecot, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A client who was refused and comes back without naming the ask plainly is reported;
+    the same words from a client who never asked stay below the line."""
+    # A model whose only opinion is that "payoneer" leans to payment puts the follow-up
+    # between the follow-up line (0.3) and the analyzer's (0.5), whatever the shipped model.
+    model = tmp_path / "model.tsv"
+    model.write_text(IntentModel([2.0, 0.0, 0.0, 0.0], {"payoneer": [0, 1.5, 0, 0]}).dump({}))
+    extra = f'[detectors.model]\npath = "{model}"'
+    config = write_config(tmp_path, imap.endpoint, extra=extra)
+    imap.append("INBOX", client_mail(3001, "Bob Stone", PAYMENT, "<f1@upwork.test>"))
+    poll_once(config, capsys)
+    imap.append("INBOX", client_mail(3001, "Bob Stone", FOLLOW_UP, "<f2@upwork.test>"))
+    imap.append("INBOX", client_mail(3002, "Carl Diaz", FOLLOW_UP, "<f3@upwork.test>"))
+    _, events, _ = poll_once(config, capsys)
+    actions = {m["X-Onplatform-Source"]: m["X-Onplatform-Action"] for m, _ in drafts(imap)}
+    assert actions == {"<f1@upwork.test>": "decline", "<f2@upwork.test>": "report"}
+    (alert,) = [e for e in events if e["event"] == "alert.raised"]
+    assert alert["category"] == "offplatform_payment"
+    assert FOLLOW_UP_CODE in alert["codes"]
 
 
 def test_dry_run_drafts_nothing_and_keeps_state(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from onplatform.daemon.policy import decide
+from onplatform.daemon.policy import decide, follow_up
 from onplatform.detectors.analyzer import Analyzer
 from onplatform.detectors.evaluation import EvalReport, evaluate, format_report
 
@@ -153,7 +153,7 @@ def test_thread_escalation(shipped_analyzer: Analyzer, name: str) -> None:
     for thread in _read(CORPUS_DIR / name):
         earlier: list[str] = []
         for message in thread["messages"]:
-            assessment = shipped_analyzer.assess(message["text"])
+            assessment = follow_up(shipped_analyzer.assess(message["text"]), earlier)
             action = decide(assessment, earlier)
             total += 1
             if action == message["expected_action"]:

@@ -210,3 +210,17 @@ def test_a_sure_model_does_not_veto_a_certain_rule(lexicon: Lexicon) -> None:
     assert assessment.rules_score == 1.0
     assert assessment.flagged and assessment.category == "scam"
     assert assessment.score == assessment.rules_score
+
+
+def test_an_unflagged_message_still_says_where_it_leans(lexicon: Lexicon) -> None:
+    """A follow-up is flagged in the category its own evidence points to: the rules'
+    strongest, or the model's when the model is the surer of the two."""
+    rules_only = Analyzer(build(discover(lexicon, entry_points=[]), {}), lexicon)
+    mention = rules_only.assess("Everyone does it. Revolut then?")
+    assert not mention.flagged and 0 < mention.rules_score < 0.5
+    assert mention.leaning == "offplatform_payment"
+    assert rules_only.assess("Thanks for the logo.").leaning is None
+    leaning = _with_model(lexicon, IntentModel(BENIGN_BIAS, {"quux": [0, 0, 0, 1.5]}))
+    unsure = leaning.assess("Kindly quux.")
+    assert not unsure.flagged and unsure.model_score is not None and unsure.model_score > 0.4
+    assert unsure.leaning == "scam"
