@@ -89,10 +89,17 @@ never tuned or trained on: the shipped blend met it at F1 0.962 (FPR 0.032) befo
 session's work and at 0.978 (0.025) after it; the rules alone at 0.902 (0.061).
 Round 14 was the blind file before it: 0.937 (0.040) at the end of session 6, 0.973
 (0.007) with the session-7 settings and a model that had read everything but it."""
-THREAD_FLOORS = {"threads.jsonl": 1.0, "threads_holdout.jsonl": 0.97, "threads_blind.jsonl": 0.91}
+THREAD_FLOORS = {
+    "threads.jsonl": 1.0,
+    "threads25.jsonl": 0.945,
+    "threads_holdout.jsonl": 0.97,
+    "threads_blind.jsonl": 0.92,
+}
 """Share of thread messages whose escalation action matches: 126 of 126 on the tuned
-threads, 73 of 75 on the held-back ones (72 with the rules alone, 69 before round 7), and
-123 of 134 on the blind ones written in session 7 (120 with the rules alone)."""
+threads, 127 of 134 on the threads written in session 7 to find errors (122 before that
+session's changes), 73 of 75 on the held-back ones (72 with the rules alone, 69 before
+round 7), and 124 of 134 on the blind ones written in session 7 (123 before the
+follow-up line, 121 with the rules alone)."""
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
