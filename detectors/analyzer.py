@@ -44,7 +44,7 @@ and unsure is no reason to overrule a rule. Chosen in session 7 with a model tra
 0.973 with 2 false positives of 278, at 0.15 the held-back threads lost two steps ("sir
 please give whatsapp no. for quick updates" reads p 0.13: short asks carry few words),
 at 0.05 or below round 14 gained false positives (4 at 0.05, 7 at 0.03)."""
-CERTAIN = 1.0
+RULES_CERTAIN = 1.0
 """A score the model's veto never lowers (see ``Analyzer._spares``)."""
 MODEL_DETECTOR = "model"
 
@@ -65,8 +65,9 @@ class Assessment:
     model_score: float | None = None
     """The model's probability that the message is flagged; None with the model off."""
     leaning: Category | None = None
-    """The category the evidence points to, flagged or not: the rules' strongest, else
-    the model's (None when neither found anything). A follow-up is flagged in it."""
+    """The category the evidence points to, flagged or not: the model's when it is surer
+    than the rules, else the rules' strongest (None when neither found anything). A
+    follow-up is flagged in it (see ``policy.follow_up``)."""
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -200,7 +201,7 @@ class Analyzer:
         positive from either (sparing rules from 0.9 up cost 2 on round 14 and 8 on the
         holdouts).
         """
-        if rules_score >= CERTAIN:
+        if rules_score >= RULES_CERTAIN:
             return True
         return "hedge" in self._intent_groups and scan.has("hedge")
 
