@@ -29,7 +29,7 @@ from onplatform.daemon.metrics import Metrics, MetricsServer
 from onplatform.daemon.notification import parse_notification
 from onplatform.daemon.parallel import default_workers
 from onplatform.daemon.pipeline import Verdict, build_analyzer, judge
-from onplatform.daemon.policy import decide, follow_up
+from onplatform.daemon.policy import respond
 from onplatform.daemon.poller import AccountPoller
 from onplatform.daemon.scheduler import Daemon
 from onplatform.daemon.state import AccountReport, StateStore
@@ -404,8 +404,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 verdict = Verdict(verdict.assessment, "none")
         else:
             text = item["text"]
-            assessment = follow_up(analyzer.assess(text), earlier)
-            verdict = Verdict(assessment, decide(assessment, earlier))
+            verdict = Verdict(*respond(analyzer.assess(text), earlier))
         if client and verdict.assessment.flagged:
             earlier.append(verdict.action)
         if args.explain:

@@ -13,7 +13,7 @@ from onplatform.config.schema import DetectorSettings, ModelSettings
 from onplatform.daemon.errors import ConfigError
 from onplatform.daemon.log import DETECTOR_FAILED, Logger, get_logger
 from onplatform.daemon.notification import Notification
-from onplatform.daemon.policy import Action, decide, follow_up
+from onplatform.daemon.policy import Action, respond
 from onplatform.detectors.analyzer import Analyzer, Assessment
 from onplatform.detectors.base import Finding, Span
 from onplatform.detectors.lexicon import LexiconError, load_lexicon
@@ -96,8 +96,7 @@ def verdict_for(
     assessment: Assessment, notification: Notification, earlier_actions: Sequence[str]
 ) -> Verdict:
     """The action for an assessment already made (in a worker process, say)."""
-    assessment = follow_up(assessment, earlier_actions)
-    action = decide(assessment, earlier_actions)
+    assessment, action = respond(assessment, earlier_actions)
     if notification.kind != "client":
         # Only a client's room can be answered; phishing is alerted, never replied to.
         action = "none"

@@ -28,12 +28,24 @@ ordinary follow-up is rarely mistaken. The other thread files lost no step."""
 FOLLOW_UP_CODE = "policy.follow_up"
 
 
+def answered(earlier_actions: Sequence[str]) -> bool:
+    """Whether the client already got a reply to a request (an action other than none)."""
+    return any(action != "none" for action in earlier_actions)
+
+
+def respond(assessment: Assessment, earlier_actions: Sequence[str]) -> tuple[Assessment, Action]:
+    """The assessment as the ladder reads it (a follow-up flagged) and the action for it:
+    the one step every caller takes, so none can forget the follow-up line."""
+    assessment = follow_up(assessment, earlier_actions)
+    return assessment, decide(assessment, earlier_actions)
+
+
 def follow_up(assessment: Assessment, earlier_actions: Sequence[str]) -> Assessment:
     """The assessment flagged as a follow-up when the client's earlier request was
     answered and this message reaches :data:`FOLLOW_UP_SCORE`; unchanged otherwise."""
     if assessment.flagged or assessment.leaning is None:
         return assessment
-    if assessment.score < FOLLOW_UP_SCORE or all(a == "none" for a in earlier_actions):
+    if assessment.score < FOLLOW_UP_SCORE or not answered(earlier_actions):
         return assessment
     reason = Finding(
         detector="policy",
@@ -63,7 +75,7 @@ def decide(assessment: Assessment, earlier_actions: Sequence[str]) -> Action:
         return "none"
     if assessment.category == "scam" or assessment.insisting:
         return "report"
-    if any(action != "none" for action in earlier_actions):
+    if answered(earlier_actions):
         return "report"
     if assessment.hesitant:
         return "encourage"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from onplatform.daemon.policy import decide, follow_up
+from onplatform.daemon.policy import respond
 from onplatform.detectors.analyzer import Analyzer
 from onplatform.detectors.evaluation import EvalReport, evaluate, format_report
 
@@ -42,6 +42,12 @@ class Floor:
     the one that shows how the lexicons carry over."""
 
 
+def held_out(intent: float, rules: tuple[float, float]) -> Floor:
+    """A holdout's floor: the model has read it, so the blend keeps the tuned files' F1
+    and false-positive floors there; ``rules`` is the figure that says something."""
+    return Floor(f1=0.995, fpr=0.005, intent=intent, target=False, rules=rules)
+
+
 FLOORS = {
     "messages.jsonl": Floor(f1=0.995, fpr=0.004, intent=0.99),
     "fresh.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.99),
@@ -60,25 +66,25 @@ FLOORS = {
     "round16.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.985),
     "round17.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.98),
     "round18.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.98),
-    "fresh_holdout.jsonl": Floor(0.995, 0.005, intent=0.965, target=False, rules=(0.96, 0.025)),
-    "forum_holdout.jsonl": Floor(0.995, 0.005, intent=0.98, target=False, rules=(0.975, 0.005)),
-    "round5_holdout.jsonl": Floor(0.995, 0.005, intent=0.99, target=False, rules=(0.935, 0.05)),
-    "round6_holdout.jsonl": Floor(0.995, 0.005, intent=0.995, target=False, rules=(0.93, 0.075)),
-    "round7_holdout.jsonl": Floor(0.995, 0.005, intent=0.96, target=False, rules=(0.915, 0.045)),
-    "round8_holdout.jsonl": Floor(0.995, 0.005, intent=0.99, target=False, rules=(0.905, 0.045)),
-    "round9_holdout.jsonl": Floor(0.995, 0.005, intent=0.985, target=False, rules=(0.91, 0.05)),
-    "round10_holdout.jsonl": Floor(0.995, 0.005, intent=0.99, target=False, rules=(0.95, 0.025)),
-    "round11_holdout.jsonl": Floor(0.995, 0.005, intent=0.97, target=False, rules=(0.9, 0.005)),
-    "round12_holdout.jsonl": Floor(0.995, 0.005, intent=0.975, target=False, rules=(0.895, 0.025)),
-    "round13_holdout.jsonl": Floor(0.995, 0.005, intent=0.99, target=False, rules=(0.86, 0.085)),
-    "round14_holdout.jsonl": Floor(0.995, 0.005, intent=0.975, target=False, rules=(0.89, 0.065)),
-    "round20_holdout.jsonl": Floor(0.995, 0.005, intent=0.985, target=False, rules=(0.86, 0.115)),
-    "round21_holdout.jsonl": Floor(0.995, 0.005, intent=0.98, target=False, rules=(0.895, 0.06)),
-    "round22_holdout.jsonl": Floor(0.995, 0.005, intent=0.985, target=False, rules=(0.855, 0.09)),
-    "round23_holdout.jsonl": Floor(0.995, 0.005, intent=0.98, target=False, rules=(0.875, 0.07)),
-    "round24_holdout.jsonl": Floor(0.995, 0.005, intent=0.985, target=False, rules=(0.895, 0.07)),
-    "round26_holdout.jsonl": Floor(0.995, 0.005, intent=0.985, target=False, rules=(0.88, 0.055)),
-    "round27_holdout.jsonl": Floor(0.995, 0.005, intent=0.985, target=False, rules=(0.9, 0.055)),
+    "fresh_holdout.jsonl": held_out(0.965, rules=(0.96, 0.025)),
+    "forum_holdout.jsonl": held_out(0.98, rules=(0.975, 0.005)),
+    "round5_holdout.jsonl": held_out(0.99, rules=(0.935, 0.05)),
+    "round6_holdout.jsonl": held_out(0.995, rules=(0.93, 0.075)),
+    "round7_holdout.jsonl": held_out(0.96, rules=(0.915, 0.045)),
+    "round8_holdout.jsonl": held_out(0.99, rules=(0.905, 0.045)),
+    "round9_holdout.jsonl": held_out(0.985, rules=(0.91, 0.05)),
+    "round10_holdout.jsonl": held_out(0.99, rules=(0.95, 0.025)),
+    "round11_holdout.jsonl": held_out(0.97, rules=(0.9, 0.005)),
+    "round12_holdout.jsonl": held_out(0.975, rules=(0.895, 0.025)),
+    "round13_holdout.jsonl": held_out(0.99, rules=(0.86, 0.085)),
+    "round14_holdout.jsonl": held_out(0.975, rules=(0.89, 0.065)),
+    "round20_holdout.jsonl": held_out(0.985, rules=(0.86, 0.115)),
+    "round21_holdout.jsonl": held_out(0.98, rules=(0.895, 0.06)),
+    "round22_holdout.jsonl": held_out(0.985, rules=(0.855, 0.09)),
+    "round23_holdout.jsonl": held_out(0.98, rules=(0.875, 0.07)),
+    "round24_holdout.jsonl": held_out(0.985, rules=(0.895, 0.07)),
+    "round26_holdout.jsonl": held_out(0.985, rules=(0.88, 0.055)),
+    "round27_holdout.jsonl": held_out(0.985, rules=(0.9, 0.055)),
     "round19_blind.jsonl": Floor(f1=0.98, fpr=0.02, intent=0.985, target=False),
 }
 """Reached with the model blended in: F1 1.000 with no false positive on every tuned file
@@ -166,8 +172,7 @@ def test_thread_escalation(shipped_analyzer: Analyzer, name: str) -> None:
     for thread in _read(CORPUS_DIR / name):
         earlier: list[str] = []
         for message in thread["messages"]:
-            assessment = follow_up(shipped_analyzer.assess(message["text"]), earlier)
-            action = decide(assessment, earlier)
+            assessment, action = respond(shipped_analyzer.assess(message["text"]), earlier)
             total += 1
             if action == message["expected_action"]:
                 right += 1
