@@ -25,6 +25,7 @@ import regex
 
 from onplatform.detectors.base import CATEGORIES, Category
 from onplatform.detectors.matcher import Scan, TermError, TermMatcher
+from onplatform.detectors.matcher_cache import Loaded, cache_dir, load_matcher
 from onplatform.detectors.normalize import normalize_term
 
 
@@ -105,9 +106,14 @@ class Lexicon:
     terms: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     @cached_property
+    def loaded(self) -> Loaded:
+        """The matcher and where it came from (a cached build or a new one)."""
+        return load_matcher(self.terms, cache_dir())
+
+    @property
     def matcher(self) -> TermMatcher:
         """Every group's terms compiled for one-pass token matching."""
-        return TermMatcher(self.terms)
+        return self.loaded.matcher
 
 
 def _is_spaced_script(char: str) -> bool:

@@ -453,10 +453,29 @@ _NOT_LITERAL = re.compile(
 """What a pattern may match without these very characters: blanked before looking for words."""
 
 
-class TermMatcher:
-    """Every group's terms compiled once; :meth:`scan` reads a text in one pass."""
+_Guarded = tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]
+TrieState = tuple[
+    tuple[tuple[tuple[str, ...], tuple[int, ...], tuple[str, ...], _Guarded], ...],
+    tuple[tuple[str, int], ...],
+    tuple[str, ...],
+    tuple[tuple[int, tuple[str, ...]], ...],
+    tuple[tuple[int, tuple[str, ...]], ...],
+    tuple[str, ...],
+    tuple[tuple[str, str], ...],
+]
+"""A built matcher as plain tuples, strings and numbers (see :meth:`TermMatcher.state`):
+what a cache file keeps, and what ``marshal`` writes without running any code."""
 
-    def __init__(self, terms: Mapping[str, Sequence[str]]) -> None:
+
+class TermMatcher:
+    """Every group's terms compiled once; :meth:`scan` reads a text in one pass.
+
+    Building expands every term into its word sequences: a second or more per thousand
+    terms. ``state`` gives what was built, so that a process can start from a copy of
+    it instead (:mod:`onplatform.detectors.matcher_cache`).
+    """
+
+    def __init__(self, terms: Mapping[str, Sequence[str]], state: TrieState | None = None) -> None:
         self.names: tuple[str, ...] = tuple(terms)
         self.index = {name: i for i, name in enumerate(self.names)}
         self._root: dict[str, _Node] = {}
@@ -465,20 +484,11 @@ class TermMatcher:
         self._endings: dict[int, set[str]] = {}
         self._parts: list[str] = []
         self.regexes: dict[str, list[RegexTerm]] = {}
-        self._registered: dict[str, str] = {}
-        self._leaves: dict[tuple[object, ...], _Node] = {}
-        self._sharing = _SubtreeSharing()
-        self._unshared_sequences = 0
-        for name, group_terms in terms.items():
-            for term in group_terms:
-                self._add(name, term)
-                if self._unshared_sequences >= SHARE_EVERY:
-                    self._root = self._sharing.share(self._root)
-                    self._unshared_sequences = 0
-        self._root = self._sharing.share(self._root)
-        del self._sharing
-        self._leaves.clear()
-        self._registered.clear()
+        self._regex_sources: list[tuple[str, str]] = []
+        if state is None:
+            self._build(terms)
+        else:
+            self._restore(state)
         self._stem_lengths = sorted(self._stems)
         self._ending_lengths = sorted(self._endings)
         self._infos: dict[tuple[str, ...], _TokenInfo] = {}
@@ -487,7 +497,77 @@ class TermMatcher:
         self._walks = _WalkCache()
         self._last: tuple[str, Scan] | None = None
 
+    def _build(self, terms: Mapping[str, Sequence[str]]) -> None:
+        self._registered: dict[str, str] = {}
+        self._leaves: dict[tuple[object, ...], _Node] = {}
+        self._sharing: _SubtreeSharing | None = _SubtreeSharing()
+        self._unshared_sequences = 0
+        for name, group_terms in terms.items():
+            for term in group_terms:
+                self._add(name, term)
+                if self._unshared_sequences >= SHARE_EVERY:
+                    self._root = self._sharing.share(self._root)
+                    self._unshared_sequences = 0
+        self._root = self._sharing.share(self._root)
+        self._sharing = None
+        self._leaves.clear()
+        self._registered.clear()
+
+    def state(self) -> TrieState:
+        """The built trie as plain data: each node once (the trie is a graph whose equal
+        endings are shared), children as indexes into the node list."""
+        order: dict[int, int] = {}
+        nodes: list[_Node] = []
+        pending = list(reversed(self._root.values()))
+        while pending:
+            node = pending.pop()
+            if id(node) in order:
+                continue
+            order[id(node)] = len(nodes)
+            nodes.append(node)
+            pending.extend(reversed(node.children.values()))
+        return (
+            tuple(
+                (
+                    tuple(node.children),
+                    tuple(order[id(child)] for child in node.children.values()),
+                    node.groups,
+                    node.guarded,
+                )
+                for node in nodes
+            ),
+            tuple((token, order[id(node)]) for token, node in self._root.items()),
+            tuple(sorted(self._exact)),
+            tuple((size, tuple(sorted(words))) for size, words in sorted(self._stems.items())),
+            tuple((size, tuple(sorted(words))) for size, words in sorted(self._endings.items())),
+            tuple(self._parts),
+            tuple(self._regex_sources),
+        )
+
+    def _restore(self, state: TrieState) -> None:
+        """The trie ``state`` describes; ``ValueError`` when it is not one."""
+        try:
+            nodes_data, roots, exact, stems, endings, parts, regex_sources = state
+            nodes = [
+                _Node({} if tokens else _NO_CHILDREN, tuple(groups), tuple(guarded))
+                for tokens, _, groups, guarded in nodes_data
+            ]
+            for node, (tokens, children, _, _) in zip(nodes, nodes_data, strict=True):
+                if len(tokens) != len(children):
+                    raise ValueError("a node's tokens and children differ in number")
+                node.children.update(zip(tokens, map(nodes.__getitem__, children), strict=True))
+            self._root = {token: nodes[at] for token, at in roots}
+            self._exact = set(exact)
+            self._stems = {size: set(words) for size, words in stems}
+            self._endings = {size: set(words) for size, words in endings}
+            self._parts = list(parts)
+        except (TypeError, IndexError, KeyError) as err:
+            raise ValueError(f"not a matcher state: {err}") from err
+        for group, term in regex_sources:
+            self._add_regex(group, term)
+
     def _add(self, group: str, term: str) -> None:
+        assert self._sharing is not None  # only called while building
         try:
             sequences, refused = _expand_term(term)
         except ValueError:
@@ -576,6 +656,7 @@ class TermMatcher:
         except regex.error as err:
             raise TermError(term, str(err)) from err
         self.regexes.setdefault(group, []).append(RegexTerm(group, pattern, _needles(term)))
+        self._regex_sources.append((group, term))
 
     @property
     def regex_terms(self) -> int:

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.dovecot import DovecotEndpoint, PrivateDovecot
+
+# The suite's own matcher cache, shared by every process it starts (they inherit it, see
+# tests/support/daemon.py): one build per run, and the user's ~/.cache is left alone.
+_MATCHER_CACHE = tempfile.mkdtemp(prefix="onplatform-test-cache-")
+os.environ.setdefault("ONPLATFORM_CACHE_DIR", _MATCHER_CACHE)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_the_matcher_cache() -> Iterator[None]:
+    yield
+    shutil.rmtree(_MATCHER_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

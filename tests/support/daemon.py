@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,9 +11,16 @@ from pathlib import Path
 
 ONPLATFORM = str(Path(sys.executable).parent / "onplatform")
 STARTUP_SECONDS = 60
-"""How long a test waits for a new daemon's first sign of work. It compiles every
-lexicon first (about 9 s of CPU), which a loaded 2-core machine can stretch several
-times; systemd allows 120 s (TimeoutStartSec)."""
+"""How long a test waits for a new daemon's first sign of work. Without a cached build
+it compiles every lexicon first (about 10 s of CPU), which a loaded 2-core machine can
+stretch several times; systemd allows 120 s (TimeoutStartSec)."""
+CACHE_ENV = "ONPLATFORM_CACHE_DIR"
+
+
+def bare_env(**extra: str) -> dict[str, str]:
+    """The environment a product process gets in a test: a plain PATH and the suite's
+    matcher cache (tests/conftest.py), nothing else of the caller's."""
+    return {"PATH": "/usr/bin:/bin", CACHE_ENV: os.environ.get(CACHE_ENV, ""), **extra}
 
 
 @contextlib.contextmanager
@@ -26,7 +34,7 @@ def running_daemon(
             [ONPLATFORM, "run", "--config", str(config)],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={"PATH": "/usr/bin:/bin", **(env or {})},
+            env=bare_env(**(env or {})),
         )
     try:
         yield daemon

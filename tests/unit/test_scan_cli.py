@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.daemon import ONPLATFORM
+from tests.support.daemon import ONPLATFORM, bare_env
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "mail"
 CORPUS = Path(__file__).parents[3] / "shared" / "corpora" / "mail-parser-tests"
@@ -27,7 +27,7 @@ def scan(*args: str, stdin: str = "") -> tuple[int, list[dict[str, Any]]]:
         text=True,
         timeout=60,
         check=False,
-        env={"PATH": "/usr/bin:/bin", "ONPLATFORM_CONFIG": ""},
+        env=bare_env(ONPLATFORM_CONFIG=""),
     )
     return done.returncode, [json.loads(line) for line in done.stdout.splitlines()]
 
@@ -145,7 +145,7 @@ def test_a_reader_that_stops_early_gets_no_traceback() -> None:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={"PATH": "/usr/bin:/bin", "ONPLATFORM_CONFIG": ""},
+        env=bare_env(ONPLATFORM_CONFIG=""),
     )
     assert process.stdin is not None and process.stdout is not None
     stdin = process.stdin

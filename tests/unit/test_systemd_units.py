@@ -65,13 +65,15 @@ def test_exposure_score_is_low(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["onplatform.service", "onplatform@.service"])
 def test_unit_contract(name: str) -> None:
-    """Notify type, watchdog, no restart on a config error, credentials, state directory."""
+    """Notify type, watchdog, no restart on a config error, credentials, state and cache
+    directories."""
     text = (UNITS / name).read_text()
     for line in (
         "Type=notify",
         "RestartPreventExitStatus=78",
         "Restart=on-failure",
         "StateDirectory=",
+        "CacheDirectory=",
         "ConfigurationDirectory=",
         "LoadCredential=",
         "WatchdogSec=",

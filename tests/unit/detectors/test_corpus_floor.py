@@ -100,8 +100,9 @@ session's work, at 0.978 (0.025) once the model read the holdouts and rounds 20 
 at 0.982 (0.018) with rounds 26 and 27 as well; the rules alone at 0.902 (0.061).
 Round 28, written blind the same way at the start of session 8, read 0.979 (0.014) with
 the category right on 95.2 % of the flagged, before any change of that session; the rules
-alone 0.907 (0.043). Round 14 was the blind file before them: 0.937 (0.040) at the end of session 6, 0.973
-(0.007) with the session-7 settings and a model that had read everything but it."""
+alone 0.907 (0.043). Round 14 was the blind file before them: 0.937 (0.040) at the end of
+session 6, 0.973 (0.007) with the session-7 settings and a model that had read everything
+but it."""
 THREAD_FLOORS = {
     "threads.jsonl": 1.0,
     "threads25.jsonl": 0.915,
