@@ -69,6 +69,9 @@ def _pollers(settings: Settings, dry_run: bool) -> list[AccountPoller]:
     log = get_logger()
     gc.unfreeze()  # a reload: the previous analyzer becomes collectable again
     analyzer = build_analyzer(settings.detectors, log)
+    # Where the matcher came from says why a start took ten seconds (a new build) or not.
+    loaded = analyzer.lexicon.loaded
+    log.info(events.MATCHER_LOADED, origin=loaded.origin, seconds=loaded.seconds)
     renderer = DraftRenderer(settings.drafts)
     # The analyzer is some 180,000 objects that live as long as the process: left to
     # the cyclic collector, every full collection walks them (about 75 ms each), and

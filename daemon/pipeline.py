@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from onplatform.config.schema import DetectorSettings, ModelSettings
 from onplatform.daemon.errors import ConfigError
-from onplatform.daemon.log import DETECTOR_FAILED, MATCHER_LOADED, Logger, get_logger
+from onplatform.daemon.log import DETECTOR_FAILED, Logger, get_logger
 from onplatform.daemon.notification import Notification
 from onplatform.daemon.policy import Action, respond
 from onplatform.detectors.analyzer import Analyzer, Assessment
@@ -42,8 +42,6 @@ def build_analyzer(settings: DetectorSettings, log: Logger | None = None) -> Ana
         lexicon.matcher.scan("")  # built now, so its passing peak is over before the model
     except (LexiconError, RegistryError) as err:
         raise ConfigError(f"detectors: {err}") from err
-    # Where the matcher came from says why a start took ten seconds (a new build) or not.
-    logger.info(MATCHER_LOADED, origin=lexicon.loaded.origin, seconds=lexicon.loaded.seconds)
     # Loaded after the matcher, the model fills the memory the matcher's build freed:
     # peak RSS +1 MB instead of +4 MB.
     model = configured_model(settings.model)

@@ -122,6 +122,10 @@ def test_daemon_notifies_reloads_and_stops(
         )
         warnings = [e for e in events(log) if e["event"] == "config.warning"]
         assert any("metrics.listen" in e["problem"] for e in warnings)
+        # The start built or read the matcher; the reload read what was there by then.
+        loads = [e["origin"] for e in events(log) if e["event"] == "matcher.loaded"]
+        assert len(loads) == 2, loads
+        assert loads[-1].startswith("cache "), loads
         imap.append("INBOX", client_mail(8003, "Other Client", PAYMENT, "<d3@upwork.test>"))
         wait_until(lambda: len(drafts(imap)) == 3, STARTUP_SECONDS)
         wait_until(lambda: any(e["event"] == "message.assessed" for e in events(log)))
