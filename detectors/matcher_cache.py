@@ -38,6 +38,7 @@ KEEP_FILES = 4
 """Builds kept (the most recently used): a user with two configs, an upgrade."""
 _PREFIX = "matcher-"
 _SUFFIX = ".bin"
+_ABANDONED_AFTER = 3600.0
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def _write(folder: Path, path: Path, state: TrieState) -> str | None:
     try:
         body = marshal.dumps(state)
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".matcher-", dir=folder)
+        handle, temporary = tempfile.mkstemp(prefix=f".{_PREFIX}", dir=folder)
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(FORMAT + hashlib.sha256(body).hexdigest().encode() + b"\n")
@@ -144,11 +145,14 @@ def _write(folder: Path, path: Path, state: TrieState) -> str | None:
 
 
 def _prune(folder: Path, keep: Path) -> None:
-    """Only the :data:`KEEP_FILES` most recently used builds stay."""
+    """Only the :data:`KEEP_FILES` most recently used builds stay, and no half-written
+    file of a process killed while writing (an hour old: never one being written)."""
     try:
         files = [p for p in folder.glob(f"{_PREFIX}*{_SUFFIX}") if p != keep]
         files.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in files[KEEP_FILES - 1 :]:
+        stale = time.time() - _ABANDONED_AFTER
+        abandoned = [p for p in folder.glob(f".{_PREFIX}*") if p.stat().st_mtime < stale]
+        for old in files[KEEP_FILES - 1 :] + abandoned:
             old.unlink(missing_ok=True)
     except OSError:
         pass  # another process pruned first, or the folder went away: nothing to keep tidy

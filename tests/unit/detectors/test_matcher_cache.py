@@ -156,6 +156,18 @@ def test_only_the_most_recently_used_builds_are_kept(tmp_path: Path) -> None:
     assert kept == set(used[-cache.KEEP_FILES :])
 
 
+def test_a_file_left_half_written_by_a_killed_process_is_removed(tmp_path: Path) -> None:
+    abandoned = tmp_path / ".matcher-killed"
+    abandoned.write_bytes(b"half")
+    os.utime(abandoned, (1_000_000, 1_000_000))
+    being_written = tmp_path / ".matcher-now"
+    being_written.write_bytes(b"half")
+    cache.load_matcher(TERMS, tmp_path)
+    assert not abandoned.exists()
+    assert being_written.exists()
+    the_file(tmp_path)
+
+
 def test_where_the_cache_lives() -> None:
     assert cache.cache_dir({"ONPLATFORM_CACHE_DIR": "/srv/c"}) == Path("/srv/c")
     assert cache.cache_dir({"ONPLATFORM_CACHE_DIR": "", "CACHE_DIRECTORY": "/x"}) is None
