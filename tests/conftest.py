@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from tests.support.dovecot import DovecotEndpoint, PrivateDovecot
 
@@ -22,6 +23,15 @@ os.environ.setdefault("ONPLATFORM_CACHE_DIR", _MATCHER_CACHE)
 def _remove_the_matcher_cache() -> Iterator[None]:
     yield
     shutil.rmtree(_MATCHER_CACHE, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _logging_set_up_by_a_test_stays_in_it() -> Iterator[None]:
+    """A test that runs the CLI in-process sets logging up on pytest's captured stdout,
+    which is closed once that test ends: the next test must not log into it."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture(scope="session")
