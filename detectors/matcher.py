@@ -561,7 +561,7 @@ class TermMatcher:
             self._stems = {size: set(words) for size, words in stems}
             self._endings = {size: set(words) for size, words in endings}
             self._parts = list(parts)
-        except (TypeError, IndexError, KeyError) as err:
+        except (TypeError, ValueError, IndexError, KeyError) as err:
             raise ValueError(f"not a matcher state: {err}") from err
         for group, term in regex_sources:
             self._add_regex(group, term)

@@ -123,6 +123,21 @@ def test_a_sound_file_that_holds_no_matcher_is_built_again(tmp_path: Path) -> No
     assert any(groups_found(again.matcher, TEXTS[0]).values())
 
 
+@pytest.mark.parametrize(
+    "state",
+    [
+        ((("a",), (0,), (), ()),),  # six of the seven parts missing
+        (((("a", "b"), (0,), (), ()),), (), (), (), (), (), ()),  # two tokens, one child
+        (((("a",), (3,), (), ()),), (), (), (), (), (), ()),  # a child past the last node
+        ((), (("a", 0),), (), (), (), (), ()),  # a root that is no node
+        (None, (), (), (), (), (), ()),
+    ],
+)
+def test_a_state_that_is_not_a_matcher_is_refused(state: object) -> None:
+    with pytest.raises(ValueError, match="not a matcher state"):
+        TermMatcher(TERMS, state)  # type: ignore[arg-type]
+
+
 def test_other_terms_or_other_matcher_code_never_read_a_build(tmp_path: Path) -> None:
     cache.load_matcher(TERMS, tmp_path)
     more = {**TERMS, "pay": (*TERMS["pay"], "venmo")}
