@@ -85,39 +85,40 @@ FLOORS = {
     "round24_holdout.jsonl": held_out(0.985, rules=(0.895, 0.07)),
     "round26_holdout.jsonl": held_out(0.985, rules=(0.88, 0.055)),
     "round27_holdout.jsonl": held_out(0.985, rules=(0.9, 0.055)),
-    "round19_blind.jsonl": Floor(f1=0.98, fpr=0.02, intent=0.985, target=False),
-    "round28_blind.jsonl": Floor(f1=0.975, fpr=0.015, intent=0.985, target=False),
+    "round19_holdout.jsonl": held_out(0.985, rules=(0.9, 0.065)),
+    "round29_holdout.jsonl": held_out(0.985, rules=(0.895, 0.055)),
+    "round28_blind.jsonl": Floor(f1=0.98, fpr=0.011, intent=0.985, target=False),
 }
-"""Reached with the model blended in: F1 1.000 with no false positive on every tuned file
-and every holdout but round 26 (0.998, one false positive), which the model has read
-since session 7. The rules alone: 1.000 on
+"""Reached with the model blended in: F1 0.995 or more and at most 0.5 % false positives
+on every tuned file and every holdout, all of which the model has read since session 7
+(round 19 and 29 since session 8). The rules alone: 1.000 on
 twelve tuned files, 0.992 to 0.998 on rounds 13 and 15 to 18; on the holdouts, what
 ``rules`` says (0.856 to 0.976).
 
-The figure that counts is the blind round 19's, written at the start of session 7 and
-never tuned or trained on: the shipped blend met it at F1 0.962 (FPR 0.032) before that
-session's work, at 0.978 (0.025) once the model read the holdouts and rounds 20 to 24, and
-at 0.982 (0.018) with rounds 26 and 27 as well; the rules alone at 0.902 (0.061).
-Round 28, written blind the same way at the start of session 8, read 0.979 (0.014) with
-the category right on 95.2 % of the flagged, before any change of that session; the rules
-alone 0.907 (0.043). Round 14 was the blind file before them: 0.937 (0.040) at the end of
-session 6, 0.973 (0.007) with the session-7 settings and a model that had read everything
-but it."""
+The figure that counts is the blind round 28's, written at the start of session 8 and
+never tuned or trained on: the shipped blend read F1 0.979 (FPR 0.014, category right on
+95.2 % of the flagged) before any change of that session, and 0.982 (0.011, 95.2 %) once
+the model also read rounds 19 and 29 (14,744 messages); the rules alone 0.907 (0.043).
+Round 19 was the blind file of session 7: F1 0.962 (0.032) at its start, 0.978 (0.025)
+once the model read the holdouts and rounds 20 to 24, 0.982 (0.018) with rounds 26 and 27;
+the rules alone 0.902 (0.061). Round 14 was the blind file before it: 0.937 (0.040) at the
+end of session 6, 0.973 (0.007) with the session-7 settings and a model that had read
+everything but it."""
 THREAD_FLOORS = {
     "threads.jsonl": 1.0,
-    "threads25.jsonl": 0.915,
+    "threads25.jsonl": 0.945,
     "threads_holdout.jsonl": 0.97,
-    "threads_blind.jsonl": 0.93,
+    "threads_blind.jsonl": 0.945,
     "threads28_blind.jsonl": 0.945,
 }
-"""Share of thread messages whose escalation action matches: 126 of 126 on the tuned
-threads; 73 of 75 on the held-back ones (72 with the rules alone, 69 before round 7); 125
-of 134 on the blind threads written in session 7 (123 at the start of that session, 121
-with the rules alone), and 129 of 136 on those written blind at the start of session 8 (120
-with the rules alone); 123 of 134 on the threads written with them to find errors (122
-at the start of the session). Those read 127 with the model before rounds 26 and 27 and
-126 with one trained on all but round 14: a retrain moves a thread file by three or four
-steps either way, as one missed first ask also changes the next step."""
+"""Share of thread messages whose escalation action matches, with the model of session 8
+(trained on 14,744 messages): 126 of 126 on the tuned threads; 73 of 75 on the held-back
+ones (72 with the rules alone, 69 before round 7); 129 of 136 on the threads written blind
+at the start of session 8 (129 before that session's retrain, 120 with the rules alone);
+127 of 134 on the blind threads of session 7 (123 at the start of that session, 125 at its
+end, 121 with the rules alone); 127 of 134 on the threads written with them to find errors
+(123 at the end of session 7). A retrain moves a thread file by three or four steps either
+way, as one missed first ask also changes the next step."""
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
