@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 import structlog
 
+from onplatform.detectors.matcher_cache import CACHE_ENV
 from tests.support.dovecot import DovecotEndpoint, PrivateDovecot
 
 # The suite's own matcher cache, shared by every process it starts (they inherit it, see
 # tests/support/daemon.py): one build per run, and the user's ~/.cache is left alone.
 _MATCHER_CACHE = tempfile.mkdtemp(prefix="onplatform-test-cache-")
-os.environ.setdefault("ONPLATFORM_CACHE_DIR", _MATCHER_CACHE)
+os.environ.setdefault(CACHE_ENV, _MATCHER_CACHE)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,12 +9,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from onplatform.detectors.matcher_cache import CACHE_ENV
+
 ONPLATFORM = str(Path(sys.executable).parent / "onplatform")
 STARTUP_SECONDS = 60
 """How long a test waits for a new daemon's first sign of work. Without a cached build
 it compiles every lexicon first (about 10 s of CPU), which a loaded 2-core machine can
 stretch several times; systemd allows 120 s (TimeoutStartSec)."""
-CACHE_ENV = "ONPLATFORM_CACHE_DIR"
 
 
 def bare_env(**extra: str) -> dict[str, str]:

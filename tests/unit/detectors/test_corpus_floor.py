@@ -42,10 +42,10 @@ class Floor:
     the one that shows how the lexicons carry over."""
 
 
-def held_out(intent: float, rules: tuple[float, float]) -> Floor:
+def held_out(intent: float, rules: tuple[float, float], f1: float = 0.995) -> Floor:
     """A holdout's floor: the model has read it, so the blend keeps the tuned files' F1
     and false-positive floors there; ``rules`` is the figure that says something."""
-    return Floor(f1=0.995, fpr=0.005, intent=intent, target=False, rules=rules)
+    return Floor(f1=f1, fpr=0.005, intent=intent, target=False, rules=rules)
 
 
 FLOORS = {
@@ -77,7 +77,7 @@ FLOORS = {
     "round11_holdout.jsonl": held_out(0.97, rules=(0.9, 0.005)),
     "round12_holdout.jsonl": held_out(0.975, rules=(0.895, 0.025)),
     # One flagged message more missed since the model read rounds 30 and 31 (0.994).
-    "round13_holdout.jsonl": Floor(0.99, 0.005, 0.99, target=False, rules=(0.86, 0.085)),
+    "round13_holdout.jsonl": held_out(0.99, rules=(0.86, 0.085), f1=0.99),
     "round14_holdout.jsonl": held_out(0.975, rules=(0.89, 0.065)),
     "round20_holdout.jsonl": held_out(0.985, rules=(0.86, 0.115)),
     "round21_holdout.jsonl": held_out(0.98, rules=(0.895, 0.06)),

@@ -7,11 +7,9 @@ random text mixing scripts, punctuation, symbols and white space.
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -19,6 +17,7 @@ from onplatform.detectors import matcher as m
 from onplatform.detectors import normalize as n
 from onplatform.detectors.analyzer import Analyzer
 from onplatform.detectors.lexicon import Lexicon
+from tests.support.corpus import corpus_texts
 
 PIECES = [
     *"abc xyz.,!?-'\n\t@$%_*",
@@ -206,14 +205,7 @@ def test_needles_are_words_every_match_holds(pattern: str, needles: tuple[str, .
 
 def test_every_regex_match_in_the_corpora_holds_a_needle(lexicon: Lexicon) -> None:
     """The literal prefilter never skips a term that would have matched."""
-    corpus = Path(__file__).resolve().parents[2] / "corpus"
-    texts = [
-        n.normalize(json.loads(line)["text"]).normalized
-        for path in sorted(corpus.glob("*.jsonl"))
-        if not path.name.startswith("threads")
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
+    texts = [n.normalize(text).normalized for text in corpus_texts()]
     checked = 0
     for terms in lexicon.matcher.regexes.values():
         for term in terms:
@@ -246,14 +238,7 @@ def test_sharing_in_passes_reads_exactly_as_sharing_once(
 ) -> None:
     """Subtrees shared every few sequences while loading (copied before a later term adds
     to them) give the matches of a trie shared once at the end, on every corpus text."""
-    corpus = Path(__file__).resolve().parents[2] / "corpus"
-    samples = [
-        n.normalize(json.loads(line)["text"]).normalized
-        for path in sorted(corpus.glob("*.jsonl"))
-        if not path.name.startswith("threads")
-        for line in path.read_text(encoding="utf-8").splitlines()[::7]
-        if line.strip()
-    ]
+    samples = [n.normalize(text).normalized for text in corpus_texts(every=7)]
     monkeypatch.setattr(m, "SHARE_EVERY", 10**9)
     once = m.TermMatcher(lexicon.terms)
     monkeypatch.setattr(m, "SHARE_EVERY", 500)

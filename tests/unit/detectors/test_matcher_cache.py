@@ -16,9 +16,9 @@ from onplatform.detectors import matcher_cache as cache
 from onplatform.detectors.lexicon import Lexicon
 from onplatform.detectors.matcher import TermMatcher
 from onplatform.detectors.normalize import normalize
+from tests.support.corpus import corpus_texts
 from tests.support.daemon import ONPLATFORM, bare_env
 
-CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 TERMS = {
     "pay": (
         "send (you )?(the )?(money|funds)",
@@ -56,13 +56,7 @@ def test_a_cached_build_reads_exactly_as_a_new_one(lexicon: Lexicon) -> None:
     built = TermMatcher(lexicon.terms)
     restored = TermMatcher(lexicon.terms, marshal.loads(marshal.dumps(built.state())))
     assert restored.state() == built.state()
-    samples = [
-        json.loads(line)["text"]
-        for path in sorted(CORPUS.glob("*.jsonl"))
-        if not path.name.startswith("threads")
-        for line in path.read_text(encoding="utf-8").splitlines()[::7]
-        if line.strip()
-    ]
+    samples = corpus_texts(every=7)
     assert len(samples) > 1000
     flagged = 0
     for text in samples:
