@@ -91,6 +91,7 @@ FLOORS = {
     "round30_holdout.jsonl": held_out(0.98, rules=(0.875, 0.075)),
     "round31_holdout.jsonl": held_out(0.985, rules=(0.9, 0.05)),
     "round28_blind.jsonl": Floor(f1=0.98, fpr=0.015, intent=0.985, target=False),
+    "round32_blind.jsonl": Floor(f1=0.975, fpr=0.022, intent=0.975, target=False),
 }
 """Reached with the model blended in: F1 0.995 or more and at most 0.5 % false positives
 on every tuned file and every holdout but round 13's (0.994), all of which the model has
@@ -98,6 +99,9 @@ read since session 7 (rounds 19 and 29 to 31 since session 8). The rules alone: 
 twelve tuned files, 0.992 to 0.998 on rounds 13 and 15 to 18; on the holdouts, what
 ``rules`` says (0.856 to 0.976).
 
+Round 32 was written blind at the start of session 9, like round 28, before any change:
+the blend read F1 0.976 (FPR 0.022, category right on 94.2 % of the flagged), the rules
+alone 0.870 (0.072).
 The figure that counts is the blind round 28's, written at the start of session 8 and
 never tuned or trained on: the shipped blend read F1 0.979 (FPR 0.014, category right on
 95.2 % of the flagged) before any change of that session, 0.982 (0.011) once the model
@@ -114,9 +118,11 @@ THREAD_FLOORS = {
     "threads_holdout.jsonl": 0.97,
     "threads_blind.jsonl": 0.945,
     "threads28_blind.jsonl": 0.945,
+    "threads32_blind.jsonl": 0.945,
 }
 """Share of thread messages whose escalation action matches, with the model of session 8
-(trained on 15,980 messages): 126 of 126 on the tuned threads; 73 of 75 on the held-back
+(trained on 15,980 messages): 124 of 131 on the threads written blind at the start of
+session 9 (112 with the rules alone); 126 of 126 on the tuned threads; 73 of 75 on the held-back
 ones (72 with the rules alone, 69 before round 7); 131 of 136 on the threads written blind
 at the start of session 8 (129 before that session's retrains, 120 with the rules alone);
 127 of 134 on the blind threads of session 7 (123 at the start of that session, 125 at its
