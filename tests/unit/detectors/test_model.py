@@ -9,7 +9,12 @@ import pytest
 from onplatform.config.schema import ModelSettings
 from onplatform.daemon.errors import ConfigError
 from onplatform.daemon.pipeline import configured_model
-from onplatform.detectors.analyzer import MODEL_VETO_BELOW, MODEL_WEIGHT, Analyzer
+from onplatform.detectors.analyzer import (
+    MODEL_SURE_OF_SCAM,
+    MODEL_VETO_BELOW,
+    MODEL_WEIGHT,
+    Analyzer,
+)
 from onplatform.detectors.evaluation import CorpusError
 from onplatform.detectors.lexicon import Lexicon
 from onplatform.detectors.matcher import SENTENCE_TOKEN
@@ -224,3 +229,17 @@ def test_an_unflagged_message_still_says_where_it_leans(lexicon: Lexicon) -> Non
     unsure = leaning.assess("Kindly quux.")
     assert not unsure.flagged and unsure.model_score is not None and unsure.model_score > 0.4
     assert unsure.leaning == "scam"
+
+
+def test_a_model_sure_of_a_scam_names_the_category(lexicon: Lexicon) -> None:
+    """Scam outranks the others: when the rules read only the chat app a story ends with,
+    a model sure the story is a scam decides the category, and only then."""
+    ask = "Kindly quux. Add me on Telegram, @quux_example"
+    # P(benign) = 1 / (1 + 2 e^-8 + e^w): the weight on "quux" sets how sure the model is.
+    for weight, expected in ((3.0, "scam"), (1.0, "contact_exchange")):
+        model = IntentModel([0.0, -8.0, -8.0, 0.0], {"quux": [0, 0, 0, weight]})
+        assessment = _with_model(lexicon, model).assess(ask)
+        assert assessment.model_score is not None
+        assert (assessment.model_score >= MODEL_SURE_OF_SCAM) == (expected == "scam")
+        assert assessment.flagged and assessment.category == expected
+        assert any(f.category == "contact_exchange" and f.score >= 0.5 for f in assessment.findings)
