@@ -24,7 +24,7 @@ from typing import Any, cast
 import regex
 
 from onplatform.detectors.base import CATEGORIES, Category
-from onplatform.detectors.matcher import Scan, TermError, TermMatcher
+from onplatform.detectors.matcher import Hit, Scan, TermError, TermMatcher
 from onplatform.detectors.matcher_cache import Loaded, cache_dir, load_matcher
 from onplatform.detectors.normalize import normalize_term
 
@@ -60,15 +60,32 @@ class ContextAdjustment:
     """The categories whose findings it moves; all when empty. "The contract is
     active" excuses a work chat, never a payment outside or a scam."""
 
-    def moves(self, category: str, sentences: tuple[int, int], scan: Scan) -> bool:
+    def moves(
+        self,
+        category: str,
+        sentences: tuple[int, int],
+        scan: Scan,
+        evidence: Sequence[Hit] = (),
+    ) -> bool:
         """Whether this adjustment moves a finding of ``category`` over ``sentences``
         (first, last): its group is found within the window, outside any address or
-        handle, and the category is one it names."""
+        handle, and the category is one it names.
+
+        A lowering context hit that lies wholly inside one of the finding's own
+        ``evidence`` hits is part of the ask, not words around it: "form" in "payment in
+        form of a bank check" or "stripe" in "I'll send you a Stripe invoice link" do not
+        make the message a job spec. One that reaches past the evidence still counts
+        ("telegram bot" around "telegram"), and so does a raising one ("私下" in "私下结",
+        settle privately, is the ask saying where)."""
         if self.categories and category not in self.categories:
             return False
         low, high = sentences[0] - self.window, sentences[1] + self.window
+        inside = evidence if self.delta < 0 else ()
         return any(
-            low <= hit.sentence <= high and not scan.in_address(hit) for hit in scan.get(self.group)
+            low <= hit.sentence <= high
+            and not scan.in_address(hit)
+            and not any(e.start <= hit.start and hit.end <= e.end for e in inside)
+            for hit in scan.get(self.group)
         )
 
 

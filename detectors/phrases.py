@@ -132,10 +132,14 @@ class PhraseDetector:
             evidence=tuple(spans),
             base_score=rule.score,
         )
+        # A rule that needs a context group ("half here on Upwork, half outside") keeps
+        # that group's own moves as they were tuned; for the others, words inside the
+        # evidence are the ask itself, not its context (``ContextAdjustment.moves``).
+        own = {*rule.all, *rule.any}
         moves = [
             Adjustment(adj.reason, adj.delta)
             for adj in self.lexicon.context
-            if adj.moves(rule.category, (first, last), scan)
+            if adj.moves(rule.category, (first, last), scan, () if adj.group in own else hit)
         ]
         if moves:
             finding = finding.moved(*moves)

@@ -156,3 +156,41 @@ def test_words_inside_a_handle_or_address_are_no_job_context(analyzer: Analyzer,
     assert assessment.flagged
     reasons = {a.reason for f in assessment.findings for a in f.adjustments}
     assert "context.job_topic" not in reasons
+
+
+def _moved_by(analyzer: Analyzer, text: str, code: str) -> list[str]:
+    finding = next(f for f in analyzer.assess(text).findings if f.code == code)
+    return [adjustment.reason for adjustment in finding.adjustments]
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # "form" and "stripe" are job words, but here they are inside the ask itself.
+        ("Your payment in form of a bank check is ready, send me the address.", "scam.cheque"),
+        (
+            "For the next phases I'll just send you a Stripe invoice link each month.",
+            "payment.direct",
+        ),
+    ],
+)
+def test_job_words_inside_the_ask_do_not_lower_it(
+    analyzer: Analyzer, text: str, code: str
+) -> None:
+    assert "context.job_topic" not in _moved_by(analyzer, text, code)
+    assert analyzer.assess(text).flagged
+
+
+def test_job_words_around_the_ask_still_lower_it(analyzer: Analyzer) -> None:
+    """The job word reaches past the evidence ("telegram bot" around "telegram"), or sits
+    beside it: the message is a job spec, as before."""
+    bot = "We need a Telegram bot for our support chat, message me on Telegram for details."
+    assert "context.job_topic" in _moved_by(analyzer, bot, "contact.channel_request")
+    form = "Build a form where donors pay by check or card; we mail the receipts."
+    assert not analyzer.assess(form).flagged
+
+
+def test_a_raising_context_inside_the_ask_still_raises_it(analyzer: Analyzer) -> None:
+    """"私下结" (settle privately) carries its own "privately": that one counts."""
+    text = "第一个里程碑在这边付，后面的我们私下结，我每周五打到你卡上。"
+    assert "context.outside_upwork" in _moved_by(analyzer, text, "payment.direct")
