@@ -33,7 +33,7 @@ from onplatform.daemon.policy import respond
 from onplatform.daemon.poller import AccountPoller
 from onplatform.daemon.scheduler import Daemon
 from onplatform.daemon.state import AccountReport, StateStore
-from onplatform.detectors.analyzer import Analyzer, Assessment
+from onplatform.detectors.analyzer import MODEL_ALONE_MAX_WORDS, Analyzer, Assessment
 from onplatform.detectors.evaluation import CorpusError, evaluate, format_report, read_corpus
 from onplatform.detectors.normalize import normalize
 
@@ -362,6 +362,11 @@ def _explain(out: TextIO, item_id: Any, text: str, verdict: Verdict) -> None:
             f"blend: rules {assessment.rules_score:.3f}, model {assessment.model_score:.3f}"
             f" -> {assessment.score:.3f}\n"
         )
+        if assessment.model_withheld:
+            out.write(
+                f"  the model alone flags no text over {MODEL_ALONE_MAX_WORDS} words"
+                " that no rule found anything in\n"
+            )
     for finding in assessment.findings:
         out.write(
             f"  - {finding.detector}/{finding.code} [{finding.category}] "

@@ -52,6 +52,18 @@ associate"), which the rules read only as the contact or payment it ends with. M
 session 9 on the two blind files, which nothing is tuned or trained on: category right on
 325 of 334 flagged (318 before) on round 28 and 317 of 330 (311) on round 32, and on no
 corpus file fewer; 0.97 gave the same but one message on round 32."""
+MODEL_ALONE_MAX_WORDS = 80
+"""The longest message the model may flag when no rule found anything in it. The model
+adds up one weight per word, so a long ordinary text gathers many small pulls ("software",
+"training", "part-time", "test") into a sure-looking score; a real ask, even an oblique
+one, mostly leaves some trace for the rules in a long message (a channel, a payment word,
+a scam term), and then the model still weighs in. Measured in session 9 with the shipped
+model on real client texts quoted in public forums and articles and on saved Upwork job
+posts (kept out of the repository, see the note of stop 14), counting the model's lone
+flags on longer messages: over 80 words, 6 ordinary texts and 1 ask among the real ones,
+no ask on blind round 32 and 14 asks of about 7,000 on the holdouts (which the model has
+read); over 60 words, 8 ordinary texts, 2 asks, 1 on round 32 and 23 on the holdouts; over
+100 words, 4 ordinary texts and 1 ask."""
 RULES_CERTAIN = 1.0
 """A score the model's veto never lowers (see ``Analyzer._spares``)."""
 MODEL_DETECTOR = "model"
@@ -72,6 +84,9 @@ class Assessment:
     """The detectors' own score, before the model's opinion is blended in."""
     model_score: float | None = None
     """The model's probability that the message is flagged; None with the model off."""
+    model_withheld: bool = False
+    """The model alone would have flagged it, but no rule found anything in a text
+    longer than ``MODEL_ALONE_MAX_WORDS`` words."""
     leaning: Category | None = None
     """The category the evidence points to, flagged or not: the model's when it is surer
     than the rules, else the rules' strongest (None when neither found anything). A
@@ -147,12 +162,16 @@ class Analyzer:
         rules_score = max(by_category.values())
         opinion = self._opinion(scan)
         score = rules_score
+        withheld = False
         if opinion is not None:
             weight = self.model_weight
             score = round((1.0 - weight) * rules_score + weight * opinion.flagged, 3)
             if opinion.flagged >= MODEL_VETO_BELOW or self._spares(scan, rules_score):
                 score = max(score, rules_score)  # only a sure model lowers the rules' score
-            if opinion.flagged >= self.threshold:
+            if rules_score == 0 and scan.word_count > MODEL_ALONE_MAX_WORDS:
+                withheld = score >= self.threshold
+                score = rules_score  # a long text the rules found nothing in: see the constant
+            elif opinion.flagged >= self.threshold:
                 findings.append(self._model_finding(opinion, text, scan))
         above = [c for c in CATEGORIES if by_category[c] >= self.threshold]
         # CATEGORIES is ordered by precedence: a scam outranks a payment request.
@@ -169,15 +188,19 @@ class Analyzer:
             failed_detectors=tuple(failed),
             rules_score=rules_score,
             model_score=None if opinion is None else opinion.flagged,
+            model_withheld=withheld,
             leaning=leaning,
         )
         if score < self.threshold:
             return verdict
         category = rules_category or (opinion.category if opinion else None)
         assert category is not None  # the score rose above the rules' only with a model
-        if opinion is not None and opinion.category == "scam":
-            if opinion.flagged >= MODEL_SURE_OF_SCAM:
-                category = "scam"
+        if (
+            opinion is not None
+            and opinion.category == "scam"
+            and opinion.flagged >= MODEL_SURE_OF_SCAM
+        ):
+            category = "scam"
         return self._flagged(verdict, category, text, scan)
 
     def _flagged(

@@ -165,3 +165,21 @@ def test_a_reader_that_stops_early_gets_no_traceback() -> None:
     assert process.wait(timeout=60) == 1
     writer.join(timeout=10)
     assert b"Traceback" not in errors, errors.decode()[-500:]
+
+
+@pytest.mark.parametrize("withheld", [True, False])
+def test_explain_says_when_the_model_alone_was_not_enough(withheld: bool) -> None:
+    """A long text only the model would flag shows why it is not flagged."""
+    from io import StringIO
+
+    from onplatform.daemon.cli import _explain
+    from onplatform.daemon.pipeline import Verdict
+    from onplatform.detectors.analyzer import MODEL_ALONE_MAX_WORDS, Assessment
+
+    assessment = Assessment(
+        False, None, 0.0, (), rules_score=0.0, model_score=0.97, model_withheld=withheld
+    )
+    out = StringIO()
+    _explain(out, "x", "a long job post", Verdict(assessment, "none"))
+    said = f"the model alone flags no text over {MODEL_ALONE_MAX_WORDS} words" in out.getvalue()
+    assert said is withheld

@@ -10,6 +10,7 @@ from onplatform.config.schema import ModelSettings
 from onplatform.daemon.errors import ConfigError
 from onplatform.daemon.pipeline import configured_model
 from onplatform.detectors.analyzer import (
+    MODEL_ALONE_MAX_WORDS,
     MODEL_SURE_OF_SCAM,
     MODEL_VETO_BELOW,
     MODEL_WEIGHT,
@@ -243,3 +244,24 @@ def test_a_model_sure_of_a_scam_names_the_category(lexicon: Lexicon) -> None:
         assert (assessment.model_score >= MODEL_SURE_OF_SCAM) == (expected == "scam")
         assert assessment.flagged and assessment.category == expected
         assert any(f.category == "contact_exchange" and f.score >= 0.5 for f in assessment.findings)
+
+
+def test_the_model_alone_does_not_flag_a_long_text_the_rules_found_nothing_in(
+    lexicon: Lexicon,
+) -> None:
+    """Many small pulls in a long job post add up to a sure-looking score: alone, the
+    model flags only short messages; with a rule's trace it weighs in at any length."""
+    model = _with_model(lexicon, IntentModel(BENIGN_BIAS, {"quux": [0, 0, 0, 6]}))
+    short = "Kindly quux the build tonight."
+    filler = " ".join(["We ship the new dashboard next sprint with charts and exports."] * 8)
+    long = f"{filler} Kindly quux the build tonight."
+    assert model.assess(short).flagged
+    assessment = model.assess(long)
+    assert len(long.split()) > MODEL_ALONE_MAX_WORDS
+    assert assessment.model_score is not None and assessment.model_score > 0.9
+    assert assessment.rules_score == 0 and not assessment.flagged
+    assert assessment.model_withheld and not model.assess(short).model_withheld
+    assert not any(f.detector == "model" for f in assessment.findings)
+    # A weak rule trace (a channel named, 0.2) lets the sure model flag the long text.
+    traced = model.assess(f"{filler} Kindly quux the build tonight, PayPal ok.")
+    assert 0 < traced.rules_score < 0.5 and traced.flagged
