@@ -174,9 +174,7 @@ def _moved_by(analyzer: Analyzer, text: str, code: str) -> list[str]:
         ),
     ],
 )
-def test_job_words_inside_the_ask_do_not_lower_it(
-    analyzer: Analyzer, text: str, code: str
-) -> None:
+def test_job_words_inside_the_ask_do_not_lower_it(analyzer: Analyzer, text: str, code: str) -> None:
     assert "context.job_topic" not in _moved_by(analyzer, text, code)
     assert analyzer.assess(text).flagged
 
@@ -191,6 +189,6 @@ def test_job_words_around_the_ask_still_lower_it(analyzer: Analyzer) -> None:
 
 
 def test_a_raising_context_inside_the_ask_still_raises_it(analyzer: Analyzer) -> None:
-    """"私下结" (settle privately) carries its own "privately": that one counts."""
+    """ "私下结" (settle privately) carries its own "privately": that one counts."""
     text = "第一个里程碑在这边付，后面的我们私下结，我每周五打到你卡上。"
     assert "context.outside_upwork" in _moved_by(analyzer, text, "payment.direct")

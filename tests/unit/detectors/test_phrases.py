@@ -31,7 +31,29 @@ CASES = [
     ("Why don't we pay outside Upwork, it is cheaper.", "offplatform_payment", None),
     ("Please don't share your personal email or phone here.", None, None),  # forbidden, not asked
     ("We never work outside Upwork, payment goes through Upwork escrow.", None, None),
+    # Scams as freelancers quote them: the telling part is a plain business statement.
+    ("Are you the owner? Do you accept credit cards? I need a logo.", "scam", "scam.card_opener"),
+    (
+        "My private consultant has the text content and will send it with the payment.",
+        "scam",
+        "scam.consultant_content",
+    ),
+    ("Payable by check.", "scam", "scam.cheque"),
+    (
+        "Create an Upwork account with your info and lend me it, I share my income with you.",
+        "scam",
+        "scam.account_rental",
+    ),
+    ("Parcels of smartphones come to you, repackage them and ship on.", "scam", None),
+    (
+        "We use an independent escrow company for big contracts, not the platform.",
+        "offplatform_payment",
+        "payment.direct",
+    ),
     # near misses: the same words about the work itself
+    ("We run a shop: the checkout must accept credit cards and PayPal.", None, None),
+    ("Our project consultant will review your designs in this Upwork room.", None, None),
+    ("We are an escrow company and need our homepage rewritten, 600 words.", None, None),
     ("Stripe or PayPal?", None, None),
     ("Telegram bot?", None, None),
     ("We take PayPal and cards in the shop, the checkout page needs both.", None, None),
