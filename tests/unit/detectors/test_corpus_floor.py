@@ -67,7 +67,7 @@ FLOORS = {
     "round17.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.98),
     "round18.jsonl": Floor(f1=0.995, fpr=0.005, intent=0.98),
     "round33.jsonl": Floor(f1=0.99, fpr=0.006, intent=0.98),
-    "round34.jsonl": Floor(f1=0.98, fpr=0.004, intent=0.98, target=False, rules=(0.935, 0.008)),
+    "round34.jsonl": Floor(f1=0.99, fpr=0.004, intent=0.98, target=False, rules=(0.935, 0.008)),
     "fresh_holdout.jsonl": held_out(0.965, rules=(0.96, 0.025)),
     "forum_holdout.jsonl": held_out(0.98, rules=(0.975, 0.005)),
     "round5_holdout.jsonl": held_out(0.99, rules=(0.935, 0.05)),
@@ -78,8 +78,9 @@ FLOORS = {
     "round10_holdout.jsonl": held_out(0.99, rules=(0.95, 0.025)),
     "round11_holdout.jsonl": held_out(0.97, rules=(0.9, 0.005)),
     "round12_holdout.jsonl": held_out(0.975, rules=(0.895, 0.025)),
-    # One flagged message more missed since the model read rounds 30 and 31 (0.994).
-    "round13_holdout.jsonl": held_out(0.99, rules=(0.86, 0.085), f1=0.99),
+    # One flagged message more missed since the model read rounds 30 and 31 (0.994), and
+    # one more since the model alone flags no long text the rules found nothing in (0.989).
+    "round13_holdout.jsonl": held_out(0.99, rules=(0.86, 0.085), f1=0.985),
     "round14_holdout.jsonl": held_out(0.975, rules=(0.89, 0.065)),
     "round20_holdout.jsonl": held_out(0.985, rules=(0.86, 0.115)),
     "round21_holdout.jsonl": held_out(0.98, rules=(0.895, 0.06)),
@@ -96,7 +97,7 @@ FLOORS = {
     "round32_blind.jsonl": Floor(f1=0.975, fpr=0.018, intent=0.975, target=False),
 }
 """Reached with the model blended in: F1 0.99 or more and at most 0.6 % false positives
-on every tuned file but round 34 (0.985) and on every holdout, all of which the model has
+on every tuned file and on every holdout but round 13's (0.989), all of which the model has
 read since session 7 (rounds 19 and 29 to 31 since session 8, round 28 since session 9).
 Since session 9 the model alone flags no message over 80 words that the rules found
 nothing in (``analyzer.MODEL_ALONE_MAX_WORDS``): that took 14 asks of about 7,000 from
@@ -108,7 +109,7 @@ without flagging job posts); on the holdouts, what ``rules`` says (0.856 to 0.97
 
 The figure that counts is the blind round 32's, written at the start of session 9, like
 round 28, before any change: the blend read F1 0.976 (FPR 0.022, category right on
-94.2 % of the flagged) then, and 0.978 (0.018, 96.7 %) at the end of that session with
+94.2 % of the flagged) then, and 0.976 (0.018, 96.7 %) at the end of that session with
 the model trained on 17,275 messages; the rules alone 0.870 (0.072) then, 0.871 (0.068).
 Round 28 was the blind file of session 8: the shipped blend read F1 0.979 (FPR 0.014,
 category right on 95.2 % of the flagged) before any change of that session, 0.984
@@ -120,7 +121,7 @@ end of session 6, 0.973 (0.007) with the session-7 settings and a model that had
 everything but it."""
 THREAD_FLOORS = {
     "threads.jsonl": 1.0,
-    "threads25.jsonl": 0.93,
+    "threads25.jsonl": 0.945,
     "threads_holdout.jsonl": 0.945,
     "threads_blind.jsonl": 0.94,
     "threads28_blind.jsonl": 0.945,
@@ -131,7 +132,7 @@ THREAD_FLOORS = {
 session 9 (124 before that session's changes, 112 with the rules alone); 131 of 136 on
 those of session 8 (120 with the rules alone); 126 of 134 on those of session 7 (127 at
 the end of session 8); 126 of 126 on the tuned threads; 71 of 75 on the held-back ones
-(73 at the end of session 8, 72 with the rules alone); 125 of 134 on the threads written
+(73 at the end of session 8, 72 with the rules alone); 127 of 134 on the threads written
 to find errors. A retrain moves a thread file by two to four steps either way, as one
 missed first ask also changes the next step: the floors of threads_holdout (0.97) and
 threads_blind (0.945) went down by such a move in session 9, which the model's data for
