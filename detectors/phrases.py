@@ -57,6 +57,10 @@ class PhraseDetector:
             )
             for rule in lexicon.rules
         ]
+        # A rule that needs a context group ("half here on Upwork, half outside") keeps
+        # that group's own moves as they were tuned; for the others, words inside the
+        # evidence are the ask itself, not its context (``ContextAdjustment.moves``).
+        self._own_groups = {rule: frozenset((*rule.all, *rule.any)) for rule in lexicon.rules}
 
     def detect(self, text: MessageText) -> Sequence[Finding]:
         normalized = text.normalized
@@ -132,10 +136,7 @@ class PhraseDetector:
             evidence=tuple(spans),
             base_score=rule.score,
         )
-        # A rule that needs a context group ("half here on Upwork, half outside") keeps
-        # that group's own moves as they were tuned; for the others, words inside the
-        # evidence are the ask itself, not its context (``ContextAdjustment.moves``).
-        own = {*rule.all, *rule.any}
+        own = self._own_groups[rule]
         moves = [
             Adjustment(adj.reason, adj.delta)
             for adj in self.lexicon.context

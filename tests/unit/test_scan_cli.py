@@ -7,11 +7,15 @@ import json
 import re
 import subprocess
 import threading
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from onplatform.daemon.cli import _explain
+from onplatform.daemon.pipeline import Verdict
+from onplatform.detectors.analyzer import MODEL_ALONE_MAX_WORDS, Assessment
 from tests.support.daemon import ONPLATFORM, bare_env
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "mail"
@@ -170,12 +174,6 @@ def test_a_reader_that_stops_early_gets_no_traceback() -> None:
 @pytest.mark.parametrize("withheld", [True, False])
 def test_explain_says_when_the_model_alone_was_not_enough(withheld: bool) -> None:
     """A long text only the model would flag shows why it is not flagged."""
-    from io import StringIO
-
-    from onplatform.daemon.cli import _explain
-    from onplatform.daemon.pipeline import Verdict
-    from onplatform.detectors.analyzer import MODEL_ALONE_MAX_WORDS, Assessment
-
     assessment = Assessment(
         False, None, 0.0, (), rules_score=0.0, model_score=0.97, model_withheld=withheld
     )
