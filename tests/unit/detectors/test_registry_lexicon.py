@@ -130,12 +130,13 @@ def test_loading_every_lexicon_stays_small(monkeypatch: pytest.MonkeyPatch, tmp_
     """The daemon's memory budget (80 MB peak) holds with every language loaded, whether
     the matcher is built (a first start, a changed lexicon) or read from the cache.
 
-    Terms written with alternatives expand to some 290,000 word sequences; kept as one
-    node each, loading peaked above 100 MB. Shared endings keep the result to a few MB,
-    sharing every ``SHARE_EVERY`` sequences bounds the unshared trie, and canonical
-    nodes keyed by a hash keep the build's peak near 33 MB (49 MB with a set of children
-    per key); reading the cached build peaks near 23 MB. Nothing of the build may wait for
-    the garbage collector: a reference cycle once kept 22 MB alive after loading.
+    Terms written with alternatives expand to some 1.2 million word sequences (250,000
+    when this test was written); kept as one node each, those 250,000 peaked above 100 MB.
+    Shared endings keep the result to a few MB, sharing every ``SHARE_EVERY`` sequences
+    bounds the unshared trie, and canonical nodes keyed by a hash keep the build's peak
+    near 33 MB (49 MB with a set of children per key); reading the cached build peaks near
+    23 MB. Nothing of the build may wait for the garbage collector: a reference cycle once
+    kept 22 MB alive after loading.
 
     The cache directory is this test's own: with the suite's shared one, whether this
     measured a build or a read depended on which test loaded the lexicon first.
