@@ -130,9 +130,14 @@ def test_daemon_notifies_reloads_and_stops(
         wait_until(lambda: len(drafts(imap)) == 3, STARTUP_SECONDS)
         wait_until(lambda: any(e["event"] == "message.assessed" for e in events(log)))
 
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
-        text = metrics.decode()
-        assert 'onplatform_drafts_total{account="work"} 3' in text
+        def scrape() -> str:
+            metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+            return str(metrics.read().decode())
+
+        # The counters move when the poll ends, a moment after its last draft is appended:
+        # the draft alone is no sign that the scrape will show it.
+        wait_until(lambda: 'onplatform_drafts_total{account="work"} 3' in scrape())
+        text = scrape()
         assert 'onplatform_alerts_total{account="work",category="offplatform_payment"} 3' in text
         assert re.search(r'onplatform_polls_total\{account="work",result="ok"\} \d+', text)
 
