@@ -131,8 +131,8 @@ def test_daemon_notifies_reloads_and_stops(
         wait_until(lambda: any(e["event"] == "message.assessed" for e in events(log)))
 
         def scrape() -> str:
-            metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
-            return str(metrics.read().decode())
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
+                return str(page.read().decode())
 
         # The counters move when the poll ends, a moment after its last draft is appended:
         # the draft alone is no sign that the scrape will show it.
