@@ -64,6 +64,11 @@ flags on longer messages: over 80 words, 6 ordinary texts and 1 ask among the re
 no ask on blind round 32 and 14 asks of about 7,000 on the holdouts (which the model has
 read); over 60 words, 8 ordinary texts, 2 asks, 1 on round 32 and 23 on the holdouts; over
 100 words, 4 ordinary texts and 1 ask."""
+MODEL_ALONE_SURE = 0.95
+"""A model this sure may flag a message longer than ``MODEL_ALONE_MAX_WORDS`` on its own.
+Measured in session 11 over every corpus file and 437 real texts (kept out of the
+repository): of the 21 long messages the length rule withheld, the 20 asks read 0.956 to
+1.0 (two real ones among them, and one of blind round 32) and the one ordinary text 0.796."""
 RULES_CERTAIN = 1.0
 """A score the model's veto never lowers (see ``Analyzer._spares``)."""
 MODEL_DETECTOR = "model"
@@ -86,7 +91,8 @@ class Assessment:
     """The model's probability that the message is flagged; None with the model off."""
     model_withheld: bool = False
     """The model alone would have flagged it, but no rule found anything in a text
-    longer than ``MODEL_ALONE_MAX_WORDS`` words."""
+    longer than ``MODEL_ALONE_MAX_WORDS`` words and the model was less sure than
+    ``MODEL_ALONE_SURE``."""
     leaning: Category | None = None
     """The category the evidence points to, flagged or not: the model's when it is surer
     than the rules, else the rules' strongest (None when neither found anything). A
@@ -168,7 +174,11 @@ class Analyzer:
             score = round((1.0 - weight) * rules_score + weight * opinion.flagged, 3)
             if opinion.flagged >= MODEL_VETO_BELOW or self._spares(scan, rules_score):
                 score = max(score, rules_score)  # only a sure model lowers the rules' score
-            if rules_score == 0 and scan.word_count > MODEL_ALONE_MAX_WORDS:
+            if (
+                rules_score == 0
+                and scan.word_count > MODEL_ALONE_MAX_WORDS
+                and opinion.flagged < MODEL_ALONE_SURE
+            ):
                 withheld = score >= self.threshold
                 score = rules_score  # a long text the rules found nothing in: see the constant
             elif opinion.flagged >= self.threshold:

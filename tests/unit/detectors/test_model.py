@@ -11,6 +11,7 @@ from onplatform.daemon.errors import ConfigError
 from onplatform.daemon.pipeline import configured_model
 from onplatform.detectors.analyzer import (
     MODEL_ALONE_MAX_WORDS,
+    MODEL_ALONE_SURE,
     MODEL_SURE_OF_SCAM,
     MODEL_VETO_BELOW,
     MODEL_WEIGHT,
@@ -251,17 +252,30 @@ def test_the_model_alone_does_not_flag_a_long_text_the_rules_found_nothing_in(
 ) -> None:
     """Many small pulls in a long job post add up to a sure-looking score: alone, the
     model flags only short messages; with a rule's trace it weighs in at any length."""
-    model = _with_model(lexicon, IntentModel(BENIGN_BIAS, {"quux": [0, 0, 0, 6]}))
+    model = _with_model(lexicon, IntentModel(BENIGN_BIAS, {"quux": [0, 0, 0, 4]}))
     short = "Kindly quux the build tonight."
     filler = " ".join(["We ship the new dashboard next sprint with charts and exports."] * 8)
     long = f"{filler} Kindly quux the build tonight."
     assert model.assess(short).flagged
     assessment = model.assess(long)
     assert len(long.split()) > MODEL_ALONE_MAX_WORDS
-    assert assessment.model_score is not None and assessment.model_score > 0.9
+    assert assessment.model_score is not None
+    assert 0.5 < assessment.model_score < MODEL_ALONE_SURE
     assert assessment.rules_score == 0 and not assessment.flagged
     assert assessment.model_withheld and not model.assess(short).model_withheld
     assert not any(f.detector == "model" for f in assessment.findings)
-    # A weak rule trace (a channel named, 0.2) lets the sure model flag the long text.
+    # A weak rule trace (a channel named, 0.2) lets the model flag the long text.
     traced = model.assess(f"{filler} Kindly quux the build tonight, PayPal ok.")
     assert 0 < traced.rules_score < 0.5 and traced.flagged
+
+
+def test_a_sure_model_flags_a_long_text_alone(lexicon: Lexicon) -> None:
+    """Past ``MODEL_ALONE_SURE`` the length no longer withholds the model's flag: the
+    long asks the rules miss read that sure, the long ordinary texts did not."""
+    model = _with_model(lexicon, IntentModel(BENIGN_BIAS, {"quux": [0, 0, 0, 7]}))
+    filler = " ".join(["We ship the new dashboard next sprint with charts and exports."] * 8)
+    assessment = model.assess(f"{filler} Kindly quux the build tonight.")
+    assert assessment.model_score is not None and assessment.model_score >= MODEL_ALONE_SURE
+    assert assessment.rules_score == 0 and assessment.flagged and not assessment.model_withheld
+    assert assessment.category == "scam"
+    assert [f.detector for f in assessment.findings] == ["model"]
