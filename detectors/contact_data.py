@@ -22,6 +22,11 @@ _NOT_DIGITS = bytes(c for c in range(256) if not 48 <= c <= 57)
 _YEAR_RANGE = re.compile(r"^(?:19|20)\d\d\s*[-/–]\s*(?:19|20)\d\d$")
 _CURRENCY_BEFORE = "$€£¥₹₽₺"
 _THOUSANDS = re.compile(r"^\d{1,3}(?:[ .,]\d{3})+$")
+_CURRENCY_AFTER = re.compile(
+    r"\s?(?:[$€£¥₹₽₺₴]|(?:usd|eur|gbp|brl|mxn|ars|cop|clp|pen|rub|uah|pln|try|inr|idr|php"
+    r"|euros?|reais|pesos|dolares|dollars|руб|грн|zl|tl|rs)\b)"
+)
+"""A currency right after the digits: "Presupuesto 800-1000 €" is a budget, not a phone."""
 _HANDLE = re.compile(r"(?<![\w@.])@([a-z][a-z0-9_]{3,31})(?![\w@])")
 _CHAT_LINK = re.compile(
     r"\b(?:t\.me/|telegram\.me/|wa\.me/|api\.whatsapp\.com/|chat\.whatsapp\.com/|"
@@ -95,7 +100,7 @@ class ContactDataDetector:
                 continue
             raw = match.group(0).strip()
             before = normalized[max(0, start - 2) : start].strip()
-            if before and before in _CURRENCY_BEFORE:
+            if (before and before in _CURRENCY_BEFORE) or _CURRENCY_AFTER.match(normalized, end):
                 continue  # an amount of money
             digits = _digits(raw)
             if not 7 <= len(digits) <= 15 or _DATE_LIKE.match(raw) or _YEAR_RANGE.match(raw):

@@ -19,6 +19,10 @@ CASES = [
     ("order 12345 shipped on 12.05.2024", None),
     ("reach us at support@upwork.com", None),
     ("the total is 2 500 000 rubles", None),
+    # A range of amounts with the currency after it: budgets in job posts.
+    ("Presupuesto 800-1000 €. Pago por hitos", None),
+    ("Orçamento 1.200-1.800 USD, pago pela Upwork", None),
+    ("call me on 555-0169 now", "contact.phone"),
 ]
 
 
