@@ -59,6 +59,10 @@ class ContextAdjustment:
     categories: frozenset[str] = frozenset()
     """The categories whose findings it moves; all when empty. "The contract is
     active" excuses a work chat, never a payment outside or a scam."""
+    lists: frozenset[str] = frozenset()
+    """Categories whose findings inside a bulleted or numbered list read the whole list
+    and the line that opens it: a feature list ("App features:" then "- pay by card or
+    Pix", "- chat with the courier") describes one product, line by line."""
 
     def moves(
         self,
@@ -80,6 +84,10 @@ class ContextAdjustment:
         if self.categories and category not in self.categories:
             return False
         low, high = sentences[0] - self.window, sentences[1] + self.window
+        if category in self.lists:
+            scope = scan.list_scope(*sentences)
+            if scope is not None:
+                low, high = min(low, scope[0]), max(high, scope[1])
         inside = evidence if self.delta < 0 else ()
         return any(
             low <= hit.sentence <= high
@@ -262,24 +270,30 @@ def _builtin_files() -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def _parse_context(adj: Mapping[str, Any], where: str) -> ContextAdjustment:
-    listed = adj.get("categories", [])
+def _categories(listed: object, where: str) -> frozenset[str]:
     if not isinstance(listed, list):
-        raise LexiconError(f'{where}: categories: a list, such as ["contact_exchange"]')
+        raise LexiconError(f'{where}: a list, such as ["contact_exchange"]')
+    categories = frozenset(str(c) for c in listed)
+    unknown = sorted(categories - set(CATEGORIES))
+    if unknown:
+        raise LexiconError(f"{where}: unknown {', '.join(unknown)}")
+    return categories
+
+
+def _parse_context(adj: Mapping[str, Any], where: str) -> ContextAdjustment:
+    categories = _categories(adj.get("categories", []), f"{where}: categories")
+    lists = _categories(adj.get("lists", []), f"{where}: lists")
     try:
-        categories = frozenset(str(c) for c in listed)
         parsed = ContextAdjustment(
             str(adj["group"]),
             float(adj["delta"]),
             str(adj.get("reason", adj["group"])),
             int(adj.get("window", 0)),
             categories,
+            lists,
         )
     except (KeyError, TypeError, ValueError) as err:
         raise LexiconError(f"{where}: needs group and delta") from err
-    unknown = sorted(categories - set(CATEGORIES))
-    if unknown:
-        raise LexiconError(f"{where}: categories: unknown {', '.join(unknown)}")
     return parsed
 
 

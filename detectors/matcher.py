@@ -810,6 +810,7 @@ class Scan:
         self._found_spans: dict[int, tuple[int, int]] = {}
         self._sentence_hits: dict[tuple[str, int, int], list[Hit]] = {}
         self._addresses: list[tuple[int, int]] | None = None
+        self._lists: list[tuple[int, int, int]] | None = None
         found: dict[str, list[Hit]] = {}
         infos = matcher.infos(tokens)
         infos.append(_NO_INFO)  # past the end: nothing; the walks may look two tokens on
@@ -1087,6 +1088,51 @@ class Scan:
     def groups(self, names: Iterable[str]) -> dict[str, list[Hit]]:
         return {name: hits for name in names if (hits := self.get(name))}
 
+    def list_scope(self, first: int, last: int) -> tuple[int, int] | None:
+        """The sentences of the bulleted or numbered list that holds sentences ``first``
+        to ``last``, with the line that opens the list; None outside a list."""
+        if self._lists is None:
+            self._lists = self._list_blocks()
+        for opening, items, end in self._lists:
+            if items <= first and last <= end:
+                return opening, end
+        return None
+
+    def _list_blocks(self) -> list[tuple[int, int, int]]:
+        """(first sentence of the opening lines, first of the items, last of the items) of
+        every list: two or more item lines in a row (blank lines between them allowed),
+        opened by the two lines of prose before them ("Delivery app for a bakery." then
+        "Features:")."""
+        text = self.text
+        if "\n" not in text or _LIST_ITEM.search(text) is None:
+            return []
+        blocks: list[tuple[int, int, int]] = []
+        prose: list[int] = []  # first sentences of the prose lines since the last item
+        items: list[tuple[int, int]] = []
+        opening = 0
+        at = 0
+        for line in text.split("\n"):
+            start, at = at, at + len(line) + 1
+            first_word = _LINE_WORD.search(line)
+            if first_word is None:
+                continue  # a blank line neither opens nor ends a list
+            last_word = _LINE_WORD.search(line[::-1])
+            assert last_word is not None  # the line has a word
+            first = self.sentence_at(start + first_word.start())
+            if _LIST_ITEM.match(line):
+                if not items:  # a list starts here
+                    opening = prose[-2:][0] if prose else first
+                items.append((first, self.sentence_at(start + len(line) - 1 - last_word.start())))
+                prose = []
+                continue
+            if len(items) >= 2:
+                blocks.append((opening, items[0][0], items[-1][1]))
+            items = []
+            prose.append(first)
+        if len(items) >= 2:
+            blocks.append((opening, items[0][0], items[-1][1]))
+        return blocks
+
     def in_address(self, hit: Hit) -> bool:
         """Whether the hit lies inside an e-mail address, an @handle or a bare handle
         (words joined by "_"): the words of a name someone chose ("oleg_shop_dev") say
@@ -1100,6 +1146,9 @@ class Scan:
 
 
 _EMPTY: list[Hit] = []
+_LIST_ITEM = re.compile(r"^[ \t]*(?:[-*•·–—▪►✓✔➤→]|\d{1,2}[.)])[ \t]+\w", re.MULTILINE)
+"""A line that is an item of a list: a bullet or a number, then words."""
+_LINE_WORD = re.compile(r"[^\W_]")
 _ADDRESS = re.compile(r"[\w.+-]*@[\w.-]+|[^\W_]*_\w*")
 
 

@@ -192,3 +192,62 @@ def test_a_raising_context_inside_the_ask_still_raises_it(analyzer: Analyzer) ->
     """ "私下结" (settle privately) carries its own "privately": that one counts."""
     text = "第一个里程碑在这边付，后面的我们私下结，我每周五打到你卡上。"
     assert "context.outside_upwork" in _moved_by(analyzer, text, "payment.direct")
+
+
+_FEATURE_LIST = (
+    "We are building a booking app for a chain of barber shops.\n"
+    "Features:\n"
+    "- customers pick a barber and a time\n"
+    "- payment by card or PayPal in advance\n"
+    "- reminders by e-mail the day before\n"
+    "Budget $2,000."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        (_FEATURE_LIST, False),
+        # The same line alone is a way to pay, said to the freelancer.
+        ("Payment by card or PayPal in advance.", True),
+        # An ask in prose after a feature list is no item of it.
+        (
+            "We are building a booking app for barber shops.\nFeatures:\n"
+            "- customers pick a barber and a time\n- reminders the day before\n\n"
+            "For the work itself I will pay you by PayPal, outside Upwork, to save the fees.",
+            True,
+        ),
+        # A list with no job words in it or above it excuses nothing.
+        (
+            "Hi there, a few things before we start:\n- I pay by PayPal only\n"
+            "- updates every Friday\n- files in Dropbox",
+            True,
+        ),
+    ],
+)
+def test_a_feature_list_is_read_as_one_spec(analyzer: Analyzer, text: str, flagged: bool) -> None:
+    """The job words of a list's opening lines or other items lower a payment named in one
+    of its items: each item is a sentence of its own, but the list describes one product."""
+    assessment = analyzer.assess(text)
+    assert assessment.flagged is flagged
+    if not flagged:
+        payment = [f for f in assessment.findings if f.category == "offplatform_payment"]
+        assert payment and all(
+            any(a.reason == "context.job_topic" for a in f.adjustments) for f in payment
+        )
+
+
+def test_a_list_scope_covers_its_items_and_the_lines_that_open_it() -> None:
+    lexicon = load_lexicon()
+    text = (
+        "intro line. title of the job\nfeatures:\n- one\n- two\n\n3) three\nclosing words\n- lone"
+    )
+    scan = lexicon.matcher.scan(text)
+    first_item = scan.sentence_at(text.index("one"))
+    third_item = scan.sentence_at(text.index("three"))
+    opening = scan.sentence_at(text.index("intro"))  # two lines of prose open a list
+    assert opening < scan.sentence_at(text.index("title")) < first_item
+    assert scan.list_scope(first_item, first_item) == (opening, third_item)
+    assert scan.list_scope(third_item, third_item) == (opening, third_item)
+    assert scan.list_scope(opening, opening) is None  # the opening lines are no item
+    assert scan.list_scope(*(scan.sentence_at(text.index("lone")),) * 2) is None  # one item

@@ -63,6 +63,14 @@ def test_a_disabled_detector_is_left_out(lexicon: Lexicon) -> None:
         ),
         ('[[context]]\ngroup = "pay_verb"\n', r"extra\.toml: context\[0\]: needs group and delta"),
         (
+            '[[context]]\ngroup = "pay_verb"\ndelta = -0.2\nlists = true\n',
+            r"extra\.toml: context\[0\]: lists: a list",
+        ),
+        (
+            '[[context]]\ngroup = "pay_verb"\ndelta = -0.2\nlists = ["spam"]\n',
+            r"extra\.toml: context\[0\]: lists: unknown spam",
+        ),
+        (
             '[[context]]\ngroup = "pay_verb"\ndelta = -0.2\ncategories = "scam"\n',
             r"extra\.toml: context\[0\]: categories: a list",
         ),
