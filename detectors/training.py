@@ -55,6 +55,7 @@ def build_model(
             "rate": settings.rate,
             "l2": settings.l2,
             "seed": settings.seed,
+            "runs": settings.runs,
             "prune": settings.prune,
         },
     }

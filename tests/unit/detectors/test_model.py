@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,10 @@ from onplatform.daemon.pipeline import configured_model
 from onplatform.detectors.analyzer import (
     MODEL_ALONE_MAX_WORDS,
     MODEL_ALONE_SURE,
+    MODEL_FEW_FEATURES,
     MODEL_SURE_OF_SCAM,
     MODEL_VETO_BELOW,
+    MODEL_VETO_BELOW_FEW,
     MODEL_WEIGHT,
     Analyzer,
 )
@@ -29,6 +32,7 @@ from onplatform.detectors.model import (
     load_model,
     train,
 )
+from onplatform.detectors.normalize import normalize
 from onplatform.detectors.registry import build, discover
 from onplatform.detectors.training import build_model
 
@@ -175,6 +179,24 @@ def test_an_unsure_model_never_lowers_the_rules(lexicon: Lexicon) -> None:
     assessment = unsure.assess(ask)
     assert MODEL_VETO_BELOW <= assessment.model_score < 0.7
     assert assessment.flagged and assessment.score == assessment.rules_score
+
+
+def test_a_model_that_knows_few_of_the_words_vetoes_only_when_surer(lexicon: Lexicon) -> None:
+    """Near its prior, a model that has weights for few of a message's features reads a
+    short ask in unfamiliar words as ordinary: the veto line is lower then."""
+    ask = "Pay me on PayPal directly to skip the fees"
+    bias = [math.log(3 * 0.93 / 0.07), 0.0, 0.0, 0.0]  # P(flagged) = 0.07 from the bias
+    unfamiliar = _with_model(lexicon, IntentModel(bias, {}))
+    assessment = unfamiliar.assess(ask)
+    assert assessment.model_score is not None
+    assert MODEL_VETO_BELOW_FEW <= assessment.model_score < MODEL_VETO_BELOW
+    assert assessment.flagged and assessment.score == assessment.rules_score
+    scan = lexicon.matcher.scan(normalize(ask).normalized)
+    read = features(scan.tokens, scan.token_groups)
+    assert len(read) >= MODEL_FEW_FEATURES
+    familiar = _with_model(lexicon, IntentModel(bias, {name: [0, 0, 0, 0] for name in read}))
+    vetoed = familiar.assess(ask)
+    assert vetoed.model_score == assessment.model_score and not vetoed.flagged
 
 
 def test_cues_quote_words_pairs_and_stems_where_they_first_appear() -> None:
