@@ -49,7 +49,7 @@ MODEL_VETO_BELOW_FEW = 0.05
 features: a short text in words it has seen little of ("Metti mi piace a un video e invia
 uno screenshot", a task scam) reads near the model's prior, which is no plain verdict.
 Measured in session 11 over every corpus file and 437 real texts (kept out of the
-repository): of the 383 benign messages the veto cleared, none had so few known features
+repository): of the 380 benign messages the veto cleared, none had so few known features
 and read 0.03 or more; of the 7 asks it wrongly cleared, 3 did (0.059 to 0.095)."""
 MODEL_FEW_FEATURES = 25
 MODEL_SURE_OF_SCAM = 0.9

@@ -61,7 +61,7 @@ class ContextAdjustment:
     active" excuses a work chat, never a payment outside or a scam."""
     lists: frozenset[str] = frozenset()
     """Categories whose findings inside a bulleted or numbered list read the whole list
-    and the line that opens it: a feature list ("App features:" then "- pay by card or
+    and the two lines of prose that open it: a feature list ("App features:" then "- pay by card or
     Pix", "- chat with the courier") describes one product, line by line."""
 
     def moves(

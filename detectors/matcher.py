@@ -1090,7 +1090,7 @@ class Scan:
 
     def list_scope(self, first: int, last: int) -> tuple[int, int] | None:
         """The sentences of the bulleted or numbered list that holds sentences ``first``
-        to ``last``, with the line that opens the list; None outside a list."""
+        to ``last``, with the lines that open the list; None outside a list."""
         if self._lists is None:
             self._lists = self._list_blocks()
         for opening, items, end in self._lists:

@@ -226,6 +226,8 @@ def train(
     """Stochastic gradient descent with L2 decay, ``settings.runs`` times in different
     orders, the weights averaged; the same examples give the same model."""
     settings = settings or TrainingSettings()
+    if settings.runs < 1:
+        raise ValueError(f"runs must be 1 or more, not {settings.runs}")
     rows = [(sorted(found), LABELS.index(label)) for found, label in examples]
     summed: dict[str, list[float]] = {}
     summed_bias = [0.0] * len(LABELS)
@@ -237,7 +239,7 @@ def train(
                 total[k] += weight
         for k, b in enumerate(bias):
             summed_bias[k] += b
-    runs = max(1, settings.runs)
+    runs = settings.runs
     averaged = {name: [w / runs for w in row] for name, row in summed.items()}
     kept = {name: row for name, row in averaged.items() if max(map(abs, row)) >= settings.prune}
     return IntentModel([b / runs for b in summed_bias], kept)

@@ -67,6 +67,27 @@ def test_training_learns_the_labels_and_is_reproducible() -> None:
     assert train(examples, settings).dump({}) == model.dump({})
 
 
+def test_training_averages_the_weights_of_runs_in_different_orders() -> None:
+    examples = [
+        (features(["send", "it", "to", "my", "paypal"], ["pay_channel"]), "offplatform_payment"),
+        (features(["the", "logo", "looks", "great"], []), "benign"),
+        (features(["add", "me", "on", "telegram"], ["chat_channel"]), "contact_exchange"),
+    ] * 2
+    runs = [
+        train(examples, TrainingSettings(epochs=3, prune=0.0, seed=seed, runs=1)) for seed in (5, 6)
+    ]
+    averaged = train(examples, TrainingSettings(epochs=3, prune=0.0, seed=5, runs=2))
+    assert runs[0].weights("paypal") != runs[1].weights("paypal")  # the order matters
+    for name in ("paypal", "logo", "telegram", "g:pay_channel"):
+        one, two, both = runs[0].weights(name), runs[1].weights(name), averaged.weights(name)
+        assert one is not None and two is not None and both is not None
+        assert both == pytest.approx([(a + b) / 2 for a, b in zip(one, two, strict=True)])
+    first, second = (run.bias for run in runs)
+    assert averaged.bias == pytest.approx([(a + b) / 2 for a, b in zip(first, second, strict=True)])
+    with pytest.raises(ValueError, match="runs"):
+        train(examples, TrainingSettings(runs=0))
+
+
 def test_dump_and_load_round_trip(tmp_path: Path) -> None:
     model = IntentModel(BENIGN_BIAS, {"quux": [0.0, 0.0, 0.0, 8.12345], "a b": [1, 2, 3, 4]})
     path = tmp_path / "model.tsv"
