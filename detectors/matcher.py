@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, compress, count, islice, repeat
 from operator import add, methodcaller
@@ -959,6 +959,10 @@ class Scan:
             word = len(spaced[: position + 1].split()) - 1
         # A symbol ("$", "%") is a token of its own but a space in ``spaced``.
         word += sum(self.text.count(symbol, 0, position) for symbol in self._symbols)
+        return self._sentence_of_word(word)
+
+    def _sentence_of_word(self, word: int) -> int:
+        """The sentence of a word, counted among the tokens that are not markers."""
         if self._words_before_marks is None:
             self._words_before_marks = [at - i for i, at in enumerate(self._mark_tokens)]
         token = word + bisect.bisect_right(self._words_before_marks, word)
@@ -1110,19 +1114,11 @@ class Scan:
         prose: list[int] = []  # first sentences of the prose lines since the last item
         items: list[tuple[int, int]] = []
         opening = 0
-        at = 0
-        for line in text.split("\n"):
-            start, at = at, at + len(line) + 1
-            first_word = _LINE_WORD.search(line)
-            if first_word is None:
-                continue  # a blank line neither opens nor ends a list
-            last_word = _LINE_WORD.search(line[::-1])
-            assert last_word is not None  # the line has a word
-            first = self.sentence_at(start + first_word.start())
+        for line, first, last in self._line_sentences():
             if _LIST_ITEM.match(line):
                 if not items:  # a list starts here
                     opening = prose[-2:][0] if prose else first
-                items.append((first, self.sentence_at(start + len(line) - 1 - last_word.start())))
+                items.append((first, last))
                 prose = []
                 continue
             if len(items) >= 2:
@@ -1132,6 +1128,44 @@ class Scan:
         if len(items) >= 2:
             blocks.append((opening, items[0][0], items[-1][1]))
         return blocks
+
+    def _line_sentences(self) -> Iterator[tuple[str, int, int]]:
+        """Each line with a word in it, with the sentences of its first and last word:
+        :meth:`sentence_at` of both, counted line by line so that a long list costs one
+        pass over the text, not one per line."""
+        text = self.text
+        spaced = self._plain_words()
+        words_before = 0  # words and symbols of the lines above, as sentence_at counts them
+        at = 0
+        for line in text.split("\n"):
+            start, at = at, at + len(line) + 1
+            first_word = _LINE_WORD.search(line)
+            if first_word is None:
+                if spaced is not None:
+                    words_before += self._words_in(line, spaced, start, len(line))
+                continue
+            last_word = _LINE_WORD.search(line[::-1])
+            assert last_word is not None  # the line has a word
+            first_at, last_at = first_word.start(), len(line) - 1 - last_word.start()
+            if spaced is None:
+                yield line, self.sentence_at(start + first_at), self.sentence_at(start + last_at)
+                continue
+            yield (
+                line,
+                self._sentence_of_word(
+                    words_before + self._words_in(line, spaced, start, first_at + 1) - 1
+                ),
+                self._sentence_of_word(
+                    words_before + self._words_in(line, spaced, start, last_at + 1) - 1
+                ),
+            )
+            words_before += self._words_in(line, spaced, start, len(line))
+
+    def _words_in(self, line: str, spaced: str, start: int, length: int) -> int:
+        """Words and symbols in the first ``length`` characters of a line starting at
+        ``start``: a line ends in a blank, so no word runs on into the next one."""
+        words = len(spaced[start : start + length].split())
+        return words + sum(line.count(symbol, 0, length) for symbol in self._symbols)
 
     def in_address(self, hit: Hit) -> bool:
         """Whether the hit lies inside an e-mail address, an @handle or a bare handle

@@ -184,6 +184,52 @@ def test_sentence_at_agrees_with_the_token_spans(lexicon: Lexicon, text: str) ->
             assert quoted.sentence_at(start) == want
 
 
+def list_texts(count: int, seed: int) -> list[str]:
+    """Lines of random text, a third of them list items, some blank."""
+    rng = random.Random(seed)
+    bullets = ["- ", "* ", "• ", "1. ", "12) ", "  - ", "-", ""]
+    lines = []
+    for piece in texts(count * 6, seed=seed, size=12):
+        lines.append(rng.choice(bullets) + piece if rng.random() < 0.4 else piece)
+    return [
+        n.normalize("\n".join(lines[i : i + rng.randint(2, 12)])).normalized
+        for i in range(0, len(lines), 6)
+    ]
+
+
+def reference_list_blocks(scan: m.Scan) -> list[tuple[int, int, int]]:
+    """Lists found line by line with ``sentence_at`` of each line's first and last word."""
+    blocks: list[tuple[int, int, int]] = []
+    prose: list[int] = []
+    items: list[tuple[int, int]] = []
+    opening, at = 0, 0
+    for line in scan.text.split("\n"):
+        start, at = at, at + len(line) + 1
+        words = [i for i, char in enumerate(line) if char.isalnum() and char != "_"]
+        if not words:
+            continue
+        first, last = scan.sentence_at(start + words[0]), scan.sentence_at(start + words[-1])
+        if m._LIST_ITEM.match(line):
+            opening = opening if items else (prose[-2:][0] if prose else first)
+            items.append((first, last))
+            prose = []
+            continue
+        if len(items) >= 2:
+            blocks.append((opening, items[0][0], items[-1][1]))
+        items = []
+        prose.append(first)
+    if len(items) >= 2:
+        blocks.append((opening, items[0][0], items[-1][1]))
+    return blocks
+
+
+@pytest.mark.parametrize("text", list_texts(300, seed=11))
+def test_lists_are_found_in_one_pass_as_line_by_line(lexicon: Lexicon, text: str) -> None:
+    scan = m.Scan(lexicon.matcher, text)
+    reference = m.Scan(lexicon.matcher, text)
+    assert scan._list_blocks() == reference_list_blocks(reference)
+
+
 @pytest.mark.parametrize(
     ("pattern", "needles"),
     [
