@@ -7,6 +7,7 @@ random text mixing scripts, punctuation, symbols and white space.
 
 from __future__ import annotations
 
+import itertools
 import random
 import sys
 import time
@@ -198,29 +199,21 @@ def list_texts(count: int, seed: int) -> list[str]:
 
 
 def reference_list_blocks(scan: m.Scan) -> list[tuple[int, int, int]]:
-    """Lists found line by line with ``sentence_at`` of each line's first and last word."""
-    blocks: list[tuple[int, int, int]] = []
-    prose: list[int] = []
-    items: list[tuple[int, int]] = []
-    opening, at = 0, 0
+    """Lists as runs of item lines, with ``sentence_at`` of each line's first and last word."""
+    lines: list[tuple[bool, int, int]] = []  # (an item?, first sentence, last sentence)
+    at = 0
     for line in scan.text.split("\n"):
         start, at = at, at + len(line) + 1
-        words = [i for i, char in enumerate(line) if char.isalnum() and char != "_"]
-        if not words:
-            continue
-        first, last = scan.sentence_at(start + words[0]), scan.sentence_at(start + words[-1])
-        if m._LIST_ITEM.match(line):
-            opening = opening if items else (prose[-2:][0] if prose else first)
-            items.append((first, last))
-            prose = []
-            continue
-        if len(items) >= 2:
-            blocks.append((opening, items[0][0], items[-1][1]))
-        items = []
-        prose.append(first)
-    if len(items) >= 2:
-        blocks.append((opening, items[0][0], items[-1][1]))
-    return blocks
+        words = [start + i for i, char in enumerate(line) if char.isalnum() and char != "_"]
+        if words:
+            item = m._LIST_ITEM.match(line) is not None
+            lines.append((item, scan.sentence_at(words[0]), scan.sentence_at(words[-1])))
+    runs = [(item, list(run)) for item, run in itertools.groupby(lines, key=lambda x: x[0])]
+    return [
+        ((runs[k - 1][1][-2:] if k else run)[0][1], run[0][1], run[-1][2])
+        for k, (item, run) in enumerate(runs)
+        if item and len(run) >= 2
+    ]
 
 
 @pytest.mark.parametrize("text", list_texts(300, seed=11))
