@@ -23,7 +23,7 @@ _YEAR_RANGE = re.compile(r"^(?:19|20)\d\d\s*[-/–]\s*(?:19|20)\d\d$")
 _CURRENCY_BEFORE = "$€£¥₹₽₺"
 _THOUSANDS = re.compile(r"^\d{1,3}(?:[ .,]\d{3})+$")
 _CURRENCY_AFTER = re.compile(
-    r"\s?(?:[$€£¥₹₽₺₴]|(?:usd|eur|gbp|brl|mxn|ars|cop|clp|pen|rub|uah|pln|try|inr|idr|php"
+    rf"\s?(?:[{re.escape(_CURRENCY_BEFORE)}₴]|(?:usd|eur|gbp|brl|mxn|ars|cop|clp|pen|rub|uah|pln|try|inr|idr|php"
     r"|euros?|reais|pesos|dolares|dollars|руб|грн|zl|tl|rs)\b)"
 )
 """A currency right after the digits: "Presupuesto 800-1000 €" is a budget, not a phone."""

@@ -1133,33 +1133,27 @@ class Scan:
         """Each line with a word in it, with the sentences of its first and last word:
         :meth:`sentence_at` of both, counted line by line so that a long list costs one
         pass over the text, not one per line."""
-        text = self.text
         spaced = self._plain_words()
         words_before = 0  # words and symbols of the lines above, as sentence_at counts them
-        at = 0
-        for line in text.split("\n"):
-            start, at = at, at + len(line) + 1
+        start = 0
+        for line in self.text.split("\n"):
             first_word = _LINE_WORD.search(line)
-            if first_word is None:
-                if spaced is not None:
-                    words_before += self._words_in(line, spaced, start, len(line))
-                continue
             last_word = _LINE_WORD.search(line[::-1])
-            assert last_word is not None  # the line has a word
-            first_at, last_at = first_word.start(), len(line) - 1 - last_word.start()
-            if spaced is None:
-                yield line, self.sentence_at(start + first_at), self.sentence_at(start + last_at)
-                continue
-            yield (
-                line,
-                self._sentence_of_word(
-                    words_before + self._words_in(line, spaced, start, first_at + 1) - 1
-                ),
-                self._sentence_of_word(
-                    words_before + self._words_in(line, spaced, start, last_at + 1) - 1
-                ),
-            )
-            words_before += self._words_in(line, spaced, start, len(line))
+            if first_word is not None and last_word is not None:
+                ends = (first_word.start(), len(line) - 1 - last_word.start())
+                if spaced is None:
+                    first, last = (self.sentence_at(start + at) for at in ends)
+                else:
+                    first, last = (
+                        self._sentence_of_word(
+                            words_before + self._words_in(line, spaced, start, at + 1) - 1
+                        )
+                        for at in ends
+                    )
+                yield line, first, last
+            if spaced is not None:
+                words_before += self._words_in(line, spaced, start, len(line))
+            start += len(line) + 1
 
     def _words_in(self, line: str, spaced: str, start: int, length: int) -> int:
         """Words and symbols in the first ``length`` characters of a line starting at

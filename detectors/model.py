@@ -123,7 +123,11 @@ class IntentModel:
         return None if at is None else tuple(column[at] for column in self._columns)
 
     def probabilities(self, found: Iterable[str]) -> tuple[float, ...]:
-        return self._probabilities(list(filter(None, map(self._index.get, found))))
+        return self._probabilities(self._known(found))
+
+    def _known(self, found: Iterable[str]) -> list[int]:
+        """The rows of the features the model has weights for."""
+        return list(filter(None, map(self._index.get, found)))
 
     def _probabilities(self, known: list[int]) -> tuple[float, ...]:
         benign, payment, contact, scam = self._columns
@@ -138,7 +142,7 @@ class IntentModel:
         )
 
     def opinion(self, found: set[str]) -> Opinion:
-        known = list(filter(None, map(self._index.get, found)))
+        known = self._known(found)
         probabilities = self._probabilities(known)
         best = max(range(1, len(LABELS)), key=probabilities.__getitem__)
         return Opinion(round(1.0 - probabilities[0], 4), _FLAGGED[best - 1], found, len(known))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from onplatform.detectors.lexicon import Lexicon, LexiconError, load_lexicon
+from onplatform.detectors.lexicon import Lexicon, LexiconError, _builtin_files, load_lexicon
 from onplatform.detectors.matcher import expand_term
 from onplatform.detectors.matcher_cache import CACHE_ENV
 from onplatform.detectors.registry import RegistryError, build, discover
@@ -174,15 +174,13 @@ def test_no_shipped_group_holds_a_term_twice() -> None:
     """A term written twice in one group is kept once by the loader, so the second copy
     only hides that someone meant to write another term (five such were found by reading,
     in session 10). Compared after the same whitespace folding the expander does."""
-    folder = Path(__file__).parents[3] / "detectors" / "lexicons"
     repeated = []
-    for path in sorted(folder.glob("*.toml")):
-        groups = tomllib.loads(path.read_text(encoding="utf-8")).get("groups", {})
-        for group, terms in groups.items():
+    for name, text in _builtin_files():
+        for group, terms in tomllib.loads(text).get("groups", {}).items():
             seen: set[str] = set()
             for term in terms:
                 key = " ".join(term.split())
                 if key in seen:
-                    repeated.append(f"{path.name} [groups] {group}: {term!r}")
+                    repeated.append(f"{name} [groups] {group}: {term!r}")
                 seen.add(key)
     assert not repeated, "\n".join(repeated)
