@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import os
 import random
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import pairwise, repeat
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +56,8 @@ class TrainingSettings:
     data of session 11, the average of three against the run of seed 1 alone: blind
     round 32 F1 0.975 against 0.973, blind round 37 0.961 against 0.938, 381 of 401
     blind thread steps against 378, the real texts the same; for three times the
-    training time (about 3.5 minutes)."""
+    training work, which runs in parallel processes (2.5 minutes on two cores against
+    3.5 one after the other, the file byte-identical)."""
     prune: float = 0.1
     """Features whose every weight stays below this are left out of the file. 0.1 kept
     F1 and false positives on round 14 and the threads as 0.05 did (session 7), with a
@@ -235,8 +239,7 @@ def train(
     rows = [(sorted(found), LABELS.index(label)) for found, label in examples]
     summed: dict[str, list[float]] = {}
     summed_bias = [0.0] * len(LABELS)
-    for run in range(settings.runs):
-        weights, bias = _train_once(rows, settings, settings.seed + run)
+    for weights, bias in _train_runs(rows, settings):
         for name, row in weights.items():
             total = summed.setdefault(name, [0.0] * len(LABELS))
             for k, weight in enumerate(row):
@@ -247,6 +250,20 @@ def train(
     averaged = {name: [w / runs for w in row] for name, row in summed.items()}
     kept = {name: row for name, row in averaged.items() if max(map(abs, row)) >= settings.prune}
     return IntentModel([b / runs for b in summed_bias], kept)
+
+
+def _train_runs(
+    rows: Sequence[tuple[list[str], int]], settings: TrainingSettings
+) -> list[tuple[dict[str, list[float]], list[float]]]:
+    """Each run's weights, in seed order. The runs are independent, so they train in
+    parallel processes where there are cores for them; the results are summed in the
+    same order either way, which keeps the model byte-identical."""
+    seeds = [settings.seed + run for run in range(settings.runs)]
+    workers = min(len(seeds), os.cpu_count() or 1)
+    if workers < 2:
+        return [_train_once(rows, settings, seed) for seed in seeds]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(_train_once, repeat(rows), repeat(settings), seeds))
 
 
 def _train_once(
