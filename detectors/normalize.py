@@ -38,9 +38,20 @@ _CONFUSABLES = {
 }  # fmt: skip
 _LATIN_TO_CYRILLIC = {
     "a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "y": "у", "k": "к", "m": "м",
-    "t": "т", "h": "н", "b": "в", "i": "і",
+    "t": "т", "h": "н", "b": "в", "i": "і", "u": "и", "n": "п",
 }  # fmt: skip
 _UNAMBIGUOUS_CYRILLIC = re.compile(r"[бгдєжзийлпфцчшщъыьэюяґ]")
+_CYRILLIC_LETTER = re.compile(r"[\u0400-\u04ff]")
+_LATIN_LETTER = re.compile(r"[a-z]")
+_SMALL_CAPITALS = {
+    # Phonetic small capitals and turned letters, which NFKC leaves alone: spam writes
+    # "ᴨᴩиʙᴇᴛ, нᴀᴨиɯиᴛᴇ" to slip past filters. Each becomes the letter it shows; the
+    # mixed-word folding then settles the script.
+    "ᴀ": "a", "ʙ": "в", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e", "ɢ": "g", "ʜ": "h", "ɪ": "i", "ᴊ": "j",
+    "ᴋ": "k", "ʟ": "l", "ᴍ": "m", "ɴ": "n", "ᴏ": "o", "ᴘ": "p", "ʀ": "r", "ꜱ": "s", "ᴛ": "t",
+    "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ʏ": "y", "ᴢ": "z",
+    "ᴦ": "г", "ᴧ": "л", "ᴨ": "п", "ᴩ": "р", "ᴫ": "л", "ɯ": "ш", "ʍ": "м", "ɸ": "ф",
+}  # fmt: skip
 _LEET = {"4": "a", "3": "e", "1": "i", "0": "o", "5": "s", "7": "t", "8": "b", "9": "g",
          "@": "a", "$": "s", "¥": "y", "€": "e", "!": "i", "|": "l", "+": "t"}  # fmt: skip
 _UNDECOMPOSED_LATIN = {"ł": "l", "ı": "i", "ø": "o", "đ": "d", "ħ": "h", "ŧ": "t", "ŀ": "l"}
@@ -259,6 +270,9 @@ def _fold_char(char: str) -> str:
         if piece in _UNDECOMPOSED_LATIN:
             out.append(_UNDECOMPOSED_LATIN[piece])
             continue
+        if piece in _SMALL_CAPITALS:
+            out.append(_SMALL_CAPITALS[piece])
+            continue
         if piece.isalpha() and not piece.isascii():
             decomposed = unicodedata.normalize("NFD", piece)
             if decomposed[0].isascii() and unicodedata.name(piece, "").startswith("LATIN"):
@@ -412,19 +426,33 @@ def _is_invisible(char: str) -> bool:
     return unicodedata.category(char) == "Cf"
 
 
-def _fold_mixed_word(word: str) -> str:
-    if _UNAMBIGUOUS_CYRILLIC.search(word):  # a Cyrillic word with Latin look-alikes in it
+def _fold_mixed_word(word: str, cyrillic_text: bool) -> str:
+    if _UNAMBIGUOUS_CYRILLIC.search(word) or (cyrillic_text and _reads_as_cyrillic(word)):
         return "".join(_LATIN_TO_CYRILLIC.get(c, c) for c in word)
     if not any("a" <= c <= "z" for c in word) or not any(c in _CONFUSABLES for c in word):
         return word
     return "".join(_CONFUSABLES.get(c, c) for c in word)
 
 
+def _reads_as_cyrillic(word: str) -> bool:
+    """Every Latin letter of the word has a Cyrillic twin, and a Cyrillic letter is in it:
+    "oт", "cмc" in Russian text. "Теlеgram" has letters Cyrillic lacks, and stays Latin."""
+    return all(c in _LATIN_TO_CYRILLIC for c in word if "a" <= c <= "z") and bool(
+        _CYRILLIC_LETTER.search(word)
+    )
+
+
 def _fold_confusables(text: _Text) -> None:
     chars = text.chars
     if chars.isascii() or not _may_mix_scripts(chars) or _MIXED_HINT.search(chars) is None:
         return
-    text.rewrite(_MIXED_WORD_WITH_HINT, lambda m: _fold_mixed_word(m.group(0)))
+    cyrillic_text = _mostly_cyrillic(chars)
+    text.rewrite(_MIXED_WORD_WITH_HINT, lambda m: _fold_mixed_word(m.group(0), cyrillic_text))
+
+
+def _mostly_cyrillic(chars: str) -> bool:
+    """A word of look-alikes alone cannot say its script; the text around it can."""
+    return len(_CYRILLIC_LETTER.findall(chars)) > len(_LATIN_LETTER.findall(chars))
 
 
 def _may_mix_scripts(chars: str) -> bool:
@@ -496,8 +524,10 @@ def _join_spaced(text: _Text, classes: str | None) -> None:
         return
     # A look-alike letter standing alone ("R е v o l u t") was no part of a mixed word
     # when the confusables were folded; once joined, it is.
+    cyrillic_text = classes is None and _mostly_cyrillic(text.chars)
     text.rewrite(
-        _SPACED_OUT, lambda m: _fold_mixed_word("".join(c for c in m.group(0) if c.isalpha()))
+        _SPACED_OUT,
+        lambda m: _fold_mixed_word("".join(c for c in m.group(0) if c.isalpha()), cyrillic_text),
     )
 
 

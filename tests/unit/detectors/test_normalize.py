@@ -24,6 +24,12 @@ CASES = [
     ("оплaта", "оплата", "оплaта"),  # Latin a inside a Cyrillic word goes the other way
     ("pay me on R е v o l u t", "revolut", "R е v o l u t"),  # a spaced Cyrillic е
     ("т е л е г р а м", "телеграм", "т е л е г р а м"),  # spaced Cyrillic stays Cyrillic
+    ("нᴀᴨиɯиᴛᴇ в личку", "напишите", "нᴀᴨиɯиᴛᴇ"),  # small capitals and a turned m
+    ("ᴡʜᴀᴛsᴀᴘᴘ me", "whatsapp", "ᴡʜᴀᴛsᴀᴘᴘ"),
+    ("пpoфuт каждый день", "профит", "пpoфuт"),  # Latin u and o inside a Cyrillic word
+    ("доход oт 300 в день", "от 300", "oт 300"),  # look-alikes only: the text is Russian
+    ("Write me on Теlеgram now", "telegram", "Теlеgram"),  # l and g have no Cyrillic twin
+    ("pay me in cмc please", "cmc", "cмc"),  # look-alikes only, in English text: Latin
 ]
 
 
