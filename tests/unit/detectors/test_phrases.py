@@ -50,7 +50,11 @@ CASES = [
         "offplatform_payment",
         "payment.direct",
     ),
+    # A lure and a move to private chat: the recruiting pitch of task schemes.
+    ("Удалённая занятость, от 200$ в день. Пишите + в л.с.", "scam", "scam.lure_chat"),
+    ("Earn $300 per day from home, no skills. DM me for details", "scam", "scam.lure_chat"),
     # near misses: the same words about the work itself
+    ("Опыт не важен, всему обучим. Оплата почасовая через Upwork.", None, None),
     ("We run a shop: the checkout must accept credit cards and PayPal.", None, None),
     ("Our project consultant will review your designs in this Upwork room.", None, None),
     ("We are an escrow company and need our homepage rewritten, 600 words.", None, None),
