@@ -168,7 +168,11 @@ _NUMBER_GAP = re.compile(r"[\s,.\-/():]*")
 _CJK_DIGIT_RUN = re.compile(r"[零〇一幺二两三四五六七八九加][零〇一幺二两三四五六七八九\s]{6,}")
 _LEET_HINT = re.compile(r"(?<![0-9@$¥€!|+])[0-9@$¥€!|+]++(?=[^\W\d_])")
 """A whole run of leet characters before a letter: tried once per run, never backtracked."""
-_LEET_CANDIDATE = re.compile(r"(?<=[^\W\d_])[0-9@$¥€!|+]+(?=[^\W\d_])")
+_LEET_CANDIDATE = re.compile(
+    r"(?<=[a-z])[0-9@$¥€!|+]+(?=[^\W\d_])|(?<=[^\W\d_])[0-9@$¥€!|+]+(?=[a-z])"
+)
+"""A run of leet characters between two letters, one of them Latin: leetspeak writes Latin
+words ("wh@tsapp"); between two Cyrillic words a "!" is a missing space ("привет!ищу")."""
 _WHITE_SPACE = re.compile(r"\s")
 _MIXED_HINT = re.compile(r"[a-z][^\W\d_a-z]|[^\W\d_a-z][a-z]")
 _MIXED_WORD_WITH_HINT = re.compile(

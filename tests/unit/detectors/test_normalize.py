@@ -30,6 +30,7 @@ CASES = [
     ("доход oт 300 в день", "от 300", "oт 300"),  # look-alikes only: the text is Russian
     ("Write me on Теlеgram now", "telegram", "Теlеgram"),  # l and g have no Cyrillic twin
     ("pay me in cмc please", "cmc", "cмc"),  # look-alikes only, in English text: Latin
+    ("привет!ищу людей", "привет!ищу", "привет!ищу"),  # no leetspeak between Cyrillic words
 ]
 
 
