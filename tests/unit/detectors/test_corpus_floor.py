@@ -73,9 +73,8 @@ FLOORS = {
     # Rounds 35 to 37 mark no hesitant or insisting message: the intent floor binds nothing.
     "round35.jsonl": Floor(f1=0.995, fpr=0.005, intent=1.0),
     # Job posts in other languages: the rules alone flag 10 % of the benign ones (payment
-    # and sign-up features in specs) and the model clears them, as on round 34. One benign
-    # post flagged since the model read round 38 (0.992, FPR 0.005).
-    "round36.jsonl": Floor(f1=0.99, fpr=0.006, intent=1.0, target=False, rules=(0.83, 0.105)),
+    # and sign-up features in specs) and the model clears them, as on round 34.
+    "round36.jsonl": Floor(f1=0.995, fpr=0.005, intent=1.0, target=False, rules=(0.83, 0.105)),
     # Real-world style (session 12): task lures, fake recruiters, malware "run our repo"
     # tests, blunt contact asks, and the entry-level posts and DM-answering jobs like them.
     "round38.jsonl": Floor(f1=0.995, fpr=0.005, intent=1.0, target=False, rules=(0.95, 0.015)),
@@ -107,7 +106,7 @@ FLOORS = {
     "round31_holdout.jsonl": held_out(0.985, rules=(0.9, 0.05)),
     "round28_holdout.jsonl": held_out(0.985, rules=(0.905, 0.045)),
     "round32_blind.jsonl": Floor(f1=0.97, fpr=0.022, intent=0.975, target=False),
-    "round37_blind.jsonl": Floor(f1=0.955, fpr=0.017, intent=1.0, target=False),
+    "round37_blind.jsonl": Floor(f1=0.965, fpr=0.012, intent=1.0, target=False),
     "round39_blind.jsonl": Floor(f1=0.95, fpr=0.04, intent=1.0, target=False),
 }
 """Reached with the model blended in: F1 0.99 or more and at most 0.6 % false positives
@@ -137,8 +136,8 @@ Round 37, written blind in session 11 beside round 36, read 0.910 (FPR 0.052, ca
 rules alone 0.736 (0.208) then, 0.887 (0.057).
 Session 12 kept rounds 32 and 37 unread, added round 38 (real-world style) to the model's
 data and wrote round 39 blind beside it. Round 32 read 0.973 (FPR 0.022, 96.9 %) at the
-end, one ask fewer; round 37 0.961 (0.016), one benign post more flagged; round 39 0.940
-(FPR 0.032, category 94.1 %) before any change and 0.955 (0.038, 96.2 %) at the end; the
+end, one ask fewer; round 37 0.968 (0.010) as before; round 39 0.940 (FPR 0.032,
+category 94.1 %) before any change and 0.955 (0.038, 96.2 %) at the end; the
 rules alone on it 0.867 (0.063) then, 0.884 (0.070). Its false-positive rate is above
 the 3 % target: the floor records what the blend does, not what it should.
 Round 28 was the blind file of session 8: the shipped blend read F1 0.979 (FPR 0.014,
@@ -160,7 +159,8 @@ THREAD_FLOORS = {
 """Share of thread messages whose escalation action matches. With the model of session 12
 (18,096 messages, round 38 added): 122 of 131, 129 of 136, 126 of 134 (377 of 401 blind
 steps, 94.0 %, against 381: two steps fewer on two files, so their floors went to 0.93
-and 0.94), 126 of 126, 73 of 75, 127 of 134. With the model of session 11
+and 0.94), 126 of 126, 74 of 75 (an ultimatum naming a channel now reads as the ask it
+repeats), 127 of 134. With the model of session 11
 (17,830 messages, three training orders averaged): 124 of 131, 129 of 136, 128 of 134,
 126 of 126, 73 of 75 held back and 127 of 134 written to find errors; 381 of 401 blind
 steps against 378, so threads28_blind went back up to 0.945 and threads_blind to 0.95.

@@ -53,7 +53,20 @@ CASES = [
     # A lure and a move to private chat: the recruiting pitch of task schemes.
     ("Удалённая занятость, от 200$ в день. Пишите + в л.с.", "scam", "scam.lure_chat"),
     ("Earn $300 per day from home, no skills. DM me for details", "scam", "scam.lure_chat"),
+    (
+        "Before the interview, clone our repo and run npm install && npm start on your machine.",
+        "scam",
+        "scam.run_code_test",
+    ),
+    ("Перед собеседованием склонируйте репозиторий и запустите локально.", "scam", None),
+    ("I'm not asking again. Payoneer or nothing, decide now.", "offplatform_payment", None),
     # near misses: the same words about the work itself
+    (
+        "After the contract starts, clone the repo, run npm install and fix the failing test.",
+        None,
+        None,
+    ),
+    ("Our Telegram channel admin needs to post daily or no one reads it.", None, None),
     ("Опыт не важен, всему обучим. Оплата почасовая через Upwork.", None, None),
     ("We run a shop: the checkout must accept credit cards and PayPal.", None, None),
     ("Our project consultant will review your designs in this Upwork room.", None, None),
