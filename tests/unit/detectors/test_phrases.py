@@ -60,6 +60,10 @@ CASES = [
     ),
     ("Перед собеседованием склонируйте репозиторий и запустите локально.", "scam", None),
     ("I'm not asking again. Payoneer or nothing, decide now.", "offplatform_payment", None),
+    # Asking how to reach the freelancer is asking for a channel outside the room.
+    ("Как с вами можно связаться? Есть заказ.", "contact_exchange", "contact.indirect"),
+    ("怎么联系？想付费定制功能", "contact_exchange", "contact.indirect"),
+    ("能加个微信请你开发吗？", "contact_exchange", "contact.channel_request"),  # 开发: no excuse
     # near misses: the same words about the work itself
     (
         "After the contract starts, clone the repo, run npm install and fix the failing test.",
@@ -67,6 +71,7 @@ CASES = [
         None,
     ),
     ("Our Telegram channel admin needs to post daily or no one reads it.", None, None),
+    ("You can contact me here in Upwork messages any time.", None, None),
     ("Опыт не важен, всему обучим. Оплата почасовая через Upwork.", None, None),
     ("We run a shop: the checkout must accept credit cards and PayPal.", None, None),
     ("Our project consultant will review your designs in this Upwork room.", None, None),
