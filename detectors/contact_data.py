@@ -47,7 +47,24 @@ _MEETING_HINTS = (
     "meet.jit.si",
 )
 _IGNORED_DOMAINS = ("upwork.com",)
+_CN_MOBILE = re.compile(r"1[3-9]\d{9}")
+"""A Chinese mobile number, the one unformatted run of digits a Chinese sentence holds
+with no space around it that is surely a phone."""
 _DATE_LIKE = re.compile(r"^\d{1,4}[./\-]\d{1,2}[./\-]\d{1,4}$")
+
+
+def _next_to_cjk(text: str, start: int, end: int) -> bool:
+    return (start > 0 and _is_cjk(text[start - 1])) or (end < len(text) and _is_cjk(text[end]))
+
+
+def _is_cjk(char: str) -> bool:
+    return "\u3040" <= char <= "\u9fff"
+
+
+def _glued(char: str) -> bool:
+    """Whether a character next to a run of digits makes it part of a word ("abc1234567").
+    Chinese and Japanese write no spaces: "请联系18520631169" is a number after a word."""
+    return char == "_" or (char.isalnum() and not _is_cjk(char))
 
 
 def _digits(text: str) -> str:
@@ -94,9 +111,9 @@ class ContactDataDetector:
             return None
         for match in _PHONE.finditer(normalized):
             start, end = match.span()
-            if start > 0 and (normalized[start - 1].isalnum() or normalized[start - 1] in "+_"):
+            if start > 0 and (_glued(normalized[start - 1]) or normalized[start - 1] == "+"):
                 continue
-            if end < len(normalized) and (normalized[end].isalnum() or normalized[end] == "_"):
+            if end < len(normalized) and _glued(normalized[end]):
                 continue
             raw = match.group(0).strip()
             before = normalized[max(0, start - 2) : start].strip()
@@ -106,6 +123,9 @@ class ContactDataDetector:
             if not 7 <= len(digits) <= 15 or _DATE_LIKE.match(raw) or _YEAR_RANGE.match(raw):
                 continue
             formatted = raw.startswith("+") or bool(re.search(r"\d[\s().\-]\d", raw))
+            if not formatted and _next_to_cjk(normalized, start, end):
+                if _CN_MOBILE.fullmatch(digits) is None:
+                    continue  # an order or account number in a Chinese sentence
             if len(set(digits)) < 3 or not (formatted or len(digits) >= 10):
                 continue
             if len(digits) == 7 and (not formatted or _THOUSANDS.match(raw)):

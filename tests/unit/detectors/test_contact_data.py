@@ -23,6 +23,10 @@ CASES = [
     ("Presupuesto 800-1000 €. Pago por hitos", None),
     ("Orçamento 1.200-1.800 USD, pago pela Upwork", None),
     ("call me on 555-0169 now", "contact.phone"),
+    # Chinese writes no space before a number: a mobile number still reads as one, an
+    # order number does not.
+    ("有意请联系13800138000，微信同号", "contact.phone"),
+    ("订单号12345678901已发货", None),
 ]
 
 
