@@ -38,8 +38,10 @@ _CONFUSABLES = {
 }  # fmt: skip
 _LATIN_TO_CYRILLIC = {
     "a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "y": "у", "k": "к", "m": "м",
-    "t": "т", "h": "н", "b": "в", "i": "і", "u": "и", "n": "п",
+    "t": "т", "h": "н", "b": "в", "i": "і", "u": "и",
 }  # fmt: skip
+"""Latin letters that stand for Cyrillic ones inside a Cyrillic word. Not "n" for "п":
+the small capital "ɴ" reads as "n" in Latin spam and would then become "п", not "н"."""
 _UNAMBIGUOUS_CYRILLIC = re.compile(r"[бгдєжзийлпфцчшщъыьэюяґ]")
 _CYRILLIC_LETTER = re.compile(r"[\u0400-\u04ff]")
 _LATIN_LETTER = re.compile(r"[a-z]")

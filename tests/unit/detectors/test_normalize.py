@@ -26,6 +26,7 @@ CASES = [
     ("т е л е г р а м", "телеграм", "т е л е г р а м"),  # spaced Cyrillic stays Cyrillic
     ("нᴀᴨиɯиᴛᴇ в личку", "напишите", "нᴀᴨиɯиᴛᴇ"),  # small capitals and a turned m
     ("ᴡʜᴀᴛsᴀᴘᴘ me", "whatsapp", "ᴡʜᴀᴛsᴀᴘᴘ"),
+    ("ᴄᴏɴᴛᴀᴄᴛ ᴍᴇ ᴏɴ ᴛᴇʟᴇɢʀᴀᴍ", "contact me on telegram", None),  # ɴ stays n in Latin
     ("пpoфuт каждый день", "профит", "пpoфuт"),  # Latin u and o inside a Cyrillic word
     ("доход oт 300 в день", "от 300", "oт 300"),  # look-alikes only: the text is Russian
     ("Write me on Теlеgram now", "telegram", "Теlеgram"),  # l and g have no Cyrillic twin
