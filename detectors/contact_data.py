@@ -123,9 +123,12 @@ class ContactDataDetector:
             if not 7 <= len(digits) <= 15 or _DATE_LIKE.match(raw) or _YEAR_RANGE.match(raw):
                 continue
             formatted = raw.startswith("+") or bool(re.search(r"\d[\s().\-]\d", raw))
-            if not formatted and _next_to_cjk(normalized, start, end):
-                if _CN_MOBILE.fullmatch(digits) is None:
-                    continue  # an order or account number in a Chinese sentence
+            if (
+                not formatted
+                and _next_to_cjk(normalized, start, end)
+                and _CN_MOBILE.fullmatch(digits) is None
+            ):
+                continue  # an order or account number in a Chinese sentence
             if len(set(digits)) < 3 or not (formatted or len(digits) >= 10):
                 continue
             if len(digits) == 7 and (not formatted or _THOUSANDS.match(raw)):
