@@ -1226,4 +1226,12 @@ def _mark_sentences(text: str) -> str:
         for ender in _WIDE_ENDERS:
             if ender in text:
                 text = text.replace(ender, _SENTENCE_MARK)
+        if "?" in text or "!" in text:
+            text = _CJK_AFTER_ENDER.sub(_SENTENCE_MARK, text)
     return text
+
+
+_CJK_AFTER_ENDER = re.compile(r"[?!]+(?=[\u3040-\u9fff])")
+"""A question or exclamation mark with a Chinese or Japanese character right after it.
+Normalising folds the full-width "？" and "！" to ASCII, and these scripts put no space
+after them, so the ASCII enders above never see them end a sentence."""

@@ -64,6 +64,8 @@ CASES = [
     ("Как с вами можно связаться? Есть заказ.", "contact_exchange", "contact.indirect"),
     ("怎么联系？想付费定制功能", "contact_exchange", "contact.indirect"),
     ("能加个微信请你开发吗？", "contact_exchange", "contact.channel_request"),  # 开发: no excuse
+    # "？" ends a sentence though no space follows it: "Python" is the job, not the ask.
+    ("有個Python爬蟲的案子？可以加微信詳談嗎？", "contact_exchange", "contact.channel_request"),
     # near misses: the same words about the work itself
     (
         "After the contract starts, clone the repo, run npm install and fix the failing test.",
