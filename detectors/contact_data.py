@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from onplatform.detectors.base import Finding, MessageText
+from onplatform.detectors.matcher import is_cjk
 
 _EMAIL = re.compile(
     r"(?<![\w.+-])[a-z0-9][a-z0-9._%+\-]*@([a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,})"
@@ -54,17 +55,13 @@ _DATE_LIKE = re.compile(r"^\d{1,4}[./\-]\d{1,2}[./\-]\d{1,4}$")
 
 
 def _next_to_cjk(text: str, start: int, end: int) -> bool:
-    return (start > 0 and _is_cjk(text[start - 1])) or (end < len(text) and _is_cjk(text[end]))
-
-
-def _is_cjk(char: str) -> bool:
-    return "\u3040" <= char <= "\u9fff"
+    return (start > 0 and is_cjk(text[start - 1])) or (end < len(text) and is_cjk(text[end]))
 
 
 def _glued(char: str) -> bool:
     """Whether a character next to a run of digits makes it part of a word ("abc1234567").
     Chinese and Japanese write no spaces: "请联系18520631169" is a number after a word."""
-    return char == "_" or (char.isalnum() and not _is_cjk(char))
+    return char == "_" or (char.isalnum() and not is_cjk(char))
 
 
 def _digits(text: str) -> str:

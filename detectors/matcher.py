@@ -40,6 +40,13 @@ _CACHE_LIMIT = 200_000
 
 _CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK = re.compile(f"[{_CJK_RANGES}]")
+
+
+def is_cjk(char: str) -> bool:
+    """Whether a character is Chinese or Japanese: a script written without spaces."""
+    return _CJK.match(char) is not None
+
+
 _SYMBOLS = "$€£¥₹₽₺%"
 _PUNCT_CHARS = (
     "!\"#&'()+,./:;<=>?@[\\]^`{|}~-_*"
@@ -1194,7 +1201,9 @@ SENTENCE_TOKEN = _MARK
 """The token a :class:`Scan` puts at each sentence end (for readers of ``Scan.tokens``)."""
 _SENTENCE_MARK = f" {_MARK} "
 _ENDERS = (". ", "! ", "? ", "; ", ".\t", "?\t", "!\t")
-_WIDE_ENDERS = ("。", "！", "？", "؟", "… ")
+_WIDE_ENDERS = ("。", "؟", "… ")
+"""Enders that normalising leaves as they are; the full-width "？" and "！" it folds to
+ASCII, and :data:`_CJK_AFTER_ENDER` reads those."""
 
 
 def _sentence_marks(tokens: list[str]) -> tuple[list[int], list[int]]:
@@ -1231,7 +1240,6 @@ def _mark_sentences(text: str) -> str:
     return text
 
 
-_CJK_AFTER_ENDER = re.compile(r"[?!]+(?=[\u3040-\u9fff])")
-"""A question or exclamation mark with a Chinese or Japanese character right after it.
-Normalising folds the full-width "？" and "！" to ASCII, and these scripts put no space
-after them, so the ASCII enders above never see them end a sentence."""
+_CJK_AFTER_ENDER = re.compile(f"[?!]+(?=[{_CJK_RANGES}])")
+"""A question or exclamation mark with a Chinese or Japanese character right after it:
+these scripts put no space after one, so the ASCII enders never see it end a sentence."""
