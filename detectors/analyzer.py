@@ -7,6 +7,7 @@ Each detector runs inside its own guard: one that fails is reported through
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -21,12 +22,19 @@ from onplatform.detectors.base import (
 )
 from onplatform.detectors.lexicon import Lexicon
 from onplatform.detectors.matcher import Hit, Scan
-from onplatform.detectors.model import IntentModel, Opinion, features
+from onplatform.detectors.model import IntentModel, Opinion, features, model_groups
 from onplatform.detectors.normalize import normalize
 
 FailureHandler = Callable[[str, Exception], None]
 CONTEXT_FREE_DETECTORS = frozenset({"contact_data"})
 DISGUISE_DELTA = 0.2
+QUOTED_DELTA = -0.5
+"""A finding whose every piece of evidence lies inside a quotation of a few words or
+more moves down by this much: the words are a customer's, a scammer's in a course to
+translate, or the freelancer's, not the client's own ask. Measured in session 13 on round
+45 (written for such messages), it lowered findings in 38 messages and the rules alone
+flagged 80 of its 179 benign messages instead of 91; on the blind files it cleared one
+false positive of round 39 and moved no ask."""
 """Evidence the client wrote to get past a filter ("p a y p a l", "name at mail dot com")
 shows intent on its own: an address shared plainly may be innocent, a disguised one is not."""
 MODEL_WEIGHT = 0.75
@@ -130,6 +138,32 @@ def combine(scores: Sequence[float]) -> float:
     return round(strongest + 0.5 * ((1.0 - remaining) - strongest), 3)
 
 
+_QUOTED = re.compile(
+    r'"[^"\n]{12,400}"|“[^”\n]{12,400}”|„[^“”\n]{12,400}[“”]|«[^»\n]{12,400}»'
+    r"|「[^」\n]{4,200}」|『[^』\n]{4,200}』"
+)
+"""A quotation of a few words at least: what someone else wrote (a customer, a scammer in
+a course to translate, the freelancer), not the client's own ask."""
+
+
+def quoted_spans(original: str) -> list[tuple[int, int]]:
+    """Where the quotations of a message lie, on its original text."""
+    if not any(mark in original for mark in '"“„«「『'):
+        return []
+    return [match.span() for match in _QUOTED.finditer(original)]
+
+
+def _unquoted(finding: Finding, quoted: Sequence[tuple[int, int]]) -> Finding:
+    """A finding all of whose evidence lies inside quotations counts for less."""
+    if not finding.evidence or finding.score <= 0:
+        return finding
+    inside = all(
+        any(start <= span.start and span.end <= end for start, end in quoted)
+        for span in finding.evidence
+    )
+    return finding.moved(Adjustment("context.quoted", QUOTED_DELTA)) if inside else finding
+
+
 class Analyzer:
     def __init__(
         self,
@@ -169,12 +203,16 @@ class Analyzer:
                 failed.append(detector.name)
                 if self.on_failure is not None:
                     self.on_failure(detector.name, err)
+        if findings:
+            quoted = quoted_spans(text.original)
+            if quoted:
+                findings = [_unquoted(finding, quoted) for finding in findings]
         by_category = {
             category: combine([f.score for f in findings if f.category == category])
             for category in CATEGORIES
         }
         rules_score = max(by_category.values())
-        opinion = self._opinion(scan)
+        opinion = self._opinion(scan, findings)
         score = rules_score
         withheld = False
         if opinion is not None:
@@ -260,10 +298,10 @@ class Analyzer:
             return True
         return "hedge" in self._intent_groups and scan.has("hedge")
 
-    def _opinion(self, scan: Scan) -> Opinion | None:
+    def _opinion(self, scan: Scan, findings: Sequence[Finding]) -> Opinion | None:
         if self.model is None:
             return None
-        return self.model.opinion(features(scan.tokens, scan.token_groups))
+        return self.model.opinion(features(scan.tokens, model_groups(scan, findings)))
 
     def _model_finding(self, opinion: Opinion, text: MessageText, scan: Scan) -> Finding:
         """The model's view as a finding, so alerts and --explain quote the words it read."""

@@ -12,9 +12,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from onplatform.detectors.contact_data import ContactDataDetector
 from onplatform.detectors.evaluation import read_corpus
 from onplatform.detectors.lexicon import Lexicon, load_lexicon
-from onplatform.detectors.model import IntentModel, TrainingSettings, features, train
+from onplatform.detectors.model import (
+    IntentModel,
+    TrainingSettings,
+    features,
+    model_groups,
+    train,
+)
 from onplatform.detectors.normalize import normalize
 
 BLIND_SUFFIX = "_blind.jsonl"
@@ -42,10 +49,13 @@ def build_model(
     matcher = lexicon.matcher
     files = training_files(corpus_dir)
     examples = []
+    contacts = ContactDataDetector()
     for path in files:
         for record in read_corpus(path):
-            scan = matcher.scan(normalize(record["text"]).normalized)
-            examples.append((features(scan.tokens, scan.token_groups), record["label"]))
+            text = normalize(record["text"])
+            scan = matcher.scan(text.normalized)
+            groups = model_groups(scan, contacts.detect(text))
+            examples.append((features(scan.tokens, groups), record["label"]))
     model = train(examples, settings)
     about: dict[str, object] = {
         "files": [path.name for path in files],

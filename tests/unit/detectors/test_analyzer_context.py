@@ -251,3 +251,33 @@ def test_a_list_scope_covers_its_items_and_the_lines_that_open_it() -> None:
     assert scan.list_scope(third_item, third_item) == (opening, third_item)
     assert scan.list_scope(opening, opening) is None  # the opening lines are no item
     assert scan.list_scope(*(scan.sentence_at(text.index("lone")),) * 2) is None  # one item
+
+
+@pytest.mark.parametrize(
+    "quoted",
+    [
+        'Please write a polite reply to this customer: "can I pay you by Zelle instead of '
+        'the website?"',
+        "Перекладіть приклад шахрайського листа: «оплатіть навчання нашому партнеру, "
+        "гроші повернемо»",
+        "请帮我写一段标准回复，顾客问：「能不能直接转你支付宝，这样便宜点？」",
+    ],
+)
+def test_an_ask_inside_a_quotation_counts_for_less(analyzer: Analyzer, quoted: str) -> None:
+    """A customer's or a scammer's words quoted for the freelancer to answer or translate
+    are not the client's own ask: each finding quoted whole moves down, and only those."""
+    assessment = analyzer.assess(quoted)
+    moved = [f for f in assessment.findings if f.base_score > 0]
+    assert moved
+    for finding in moved:
+        assert any(a.reason == "context.quoted" for a in finding.adjustments), finding
+    unquoted = analyzer.assess(quoted.translate({ord(mark): None for mark in '"«»「」'}))
+    assert unquoted.score > assessment.score
+    assert not any(a.reason == "context.quoted" for f in unquoted.findings for a in f.adjustments)
+
+
+def test_a_word_or_two_in_quotes_is_no_quotation(analyzer: Analyzer) -> None:
+    """Scare quotes around a name ("my "Telegram" is @dana_k") keep the ask whole."""
+    assessment = analyzer.assess('Add me on "Telegram" at @dana_kovac so we can talk faster')
+    assert assessment.flagged
+    assert not any(a.reason == "context.quoted" for f in assessment.findings for a in f.adjustments)

@@ -158,6 +158,35 @@ def test_a_sure_model_flags_what_the_rules_miss(lexicon: Lexicon) -> None:
     assert [span.text for span in finding.evidence] == ["quux"]
 
 
+def test_the_model_reads_the_kind_of_contact_detail_not_its_words(lexicon: Lexicon) -> None:
+    # The weight sits on the kind of detail alone: no word of either address is known.
+    model = IntentModel(BENIGN_BIAS, {"g:contact.email": [0, 0, 9, 0]})
+    analyzer = _with_model(lexicon, model)
+    for address in ("ana.lima@gmail.com", "kontakt@firma.pl"):
+        assessment = analyzer.assess(f"Send the draft to {address} tonight")
+        assert assessment.model_score is not None and assessment.model_score > 0.99
+        assert assessment.flagged and assessment.category == "contact_exchange"
+    # Without an address only the bias speaks: three flagged labels at 0 against 2.
+    assert analyzer.assess("Send the draft here tonight").model_score == pytest.approx(
+        3 / (math.exp(2.0) + 3), abs=1e-3
+    )
+
+
+def test_training_reads_the_contact_details_of_each_message(
+    tmp_path: Path, lexicon: Lexicon
+) -> None:
+    lines = [
+        '{"id": "a", "text": "write to nina@example.com", "label": "contact_exchange"}',
+        '{"id": "b", "text": "call +1 555 0142 now", "label": "contact_exchange"}',
+        '{"id": "c", "text": "write the intro now", "label": "benign"}',
+    ]
+    (tmp_path / "tiny.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    model, _ = build_model(tmp_path, lexicon, TrainingSettings(epochs=5, prune=0.0, runs=1))
+    for kind in ("g:contact.email", "g:contact.phone"):
+        weights = model.weights(kind)
+        assert weights is not None and weights[2] > weights[0]  # contact, not benign
+
+
 def test_a_model_sure_of_nothing_outweighs_a_rule(lexicon: Lexicon) -> None:
     ask = "Pay me on PayPal directly to skip the fees"
     rules_only = Analyzer(build(discover(lexicon, entry_points=[]), {}), lexicon)
