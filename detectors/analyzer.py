@@ -28,6 +28,8 @@ from onplatform.detectors.normalize import normalize
 FailureHandler = Callable[[str, Exception], None]
 CONTEXT_FREE_DETECTORS = frozenset({"contact_data"})
 DISGUISE_DELTA = 0.2
+"""Evidence the client wrote to get past a filter ("p a y p a l", "name at mail dot com")
+shows intent on its own: an address shared plainly may be innocent, a disguised one is not."""
 QUOTED_DELTA = -0.5
 """A finding whose every piece of evidence lies inside a quotation of a few words or
 more moves down by this much: the words are a customer's, a scammer's in a course to
@@ -35,8 +37,6 @@ translate, or the freelancer's, not the client's own ask. Measured in session 13
 45 (written for such messages), it lowered findings in 38 messages and the rules alone
 flagged 80 of its 179 benign messages instead of 91; on the blind files it cleared one
 false positive of round 39 and moved no ask."""
-"""Evidence the client wrote to get past a filter ("p a y p a l", "name at mail dot com")
-shows intent on its own: an address shared plainly may be innocent, a disguised one is not."""
 MODEL_WEIGHT = 0.75
 """The model's share of the blended score, (1 - w) x rules + w x model. With the rules
 silent the model flags only when it is sure (p >= 0.67). Chosen on the held-out corpus
@@ -146,7 +146,7 @@ _QUOTED = re.compile(
 a course to translate, the freelancer), not the client's own ask."""
 
 
-def quoted_spans(original: str) -> list[tuple[int, int]]:
+def _quoted_spans(original: str) -> list[tuple[int, int]]:
     """Where the quotations of a message lie, on its original text."""
     if not any(mark in original for mark in '"“„«「『'):
         return []
@@ -204,7 +204,7 @@ class Analyzer:
                 if self.on_failure is not None:
                     self.on_failure(detector.name, err)
         if findings:
-            quoted = quoted_spans(text.original)
+            quoted = _quoted_spans(text.original)
             if quoted:
                 findings = [_unquoted(finding, quoted) for finding in findings]
         by_category = {

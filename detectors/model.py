@@ -97,7 +97,7 @@ def model_groups(scan: Scan, findings: Iterable[Finding]) -> tuple[str, ...]:
     only fictional ones (example.com, +1 555-01xx), so their words teach the model
     nothing that holds for real mail. Measured in session 13, retrained on the same
     files with and without them: blind round 43 F1 0.912 -> 0.928, blind round 39
-    false positives 3.8 % -> 3.2 %, blind thread steps 382 -> 382 of 401; real client
+    false positives 3.8 % -> 3.2 %, blind thread steps 381 -> 382 of 401; real client
     texts kept out of the repository moved within their noise (unread part 0.769 -> 0.763).
     """
     shared = [f.code for f in findings if f.detector == CONTACT_DATA_DETECTOR]
