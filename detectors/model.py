@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from onplatform.detectors.base import Category, Finding
+from onplatform.detectors.contact_data import ContactDataDetector
 from onplatform.detectors.matcher import SENTENCE_TOKEN, Scan
 
 LABELS: tuple[str, ...] = ("benign", "offplatform_payment", "contact_exchange", "scam")
@@ -86,9 +87,6 @@ def features(tokens: Sequence[str], groups: Iterable[str]) -> set[str]:
     return found
 
 
-CONTACT_DATA_DETECTOR = "contact_data"
-
-
 def model_groups(scan: Scan, findings: Iterable[Finding]) -> tuple[str, ...]:
     """The groups the model reads: the lexicon groups of the scan, and the kinds of
     contact detail written in the message ("contact.email", "contact.phone").
@@ -100,7 +98,7 @@ def model_groups(scan: Scan, findings: Iterable[Finding]) -> tuple[str, ...]:
     false positives 3.8 % -> 3.2 %, blind thread steps 381 -> 382 of 401; real client
     texts kept out of the repository moved within their noise (unread part 0.769 -> 0.763).
     """
-    shared = [f.code for f in findings if f.detector == CONTACT_DATA_DETECTOR]
+    shared = [f.code for f in findings if f.detector == ContactDataDetector.name]
     return (*scan.token_groups, *shared) if shared else scan.token_groups
 
 
@@ -277,7 +275,8 @@ def _train_runs(
     parallel processes where there are cores for them; the results are summed in the
     same order either way, which keeps the model byte-identical."""
     seeds = [settings.seed + run for run in range(settings.runs)]
-    workers = min(len(seeds), os.cpu_count() or 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = min(len(seeds), cores or 1)
     if workers < 2:
         return [_train_once(rows, settings, seed) for seed in seeds]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:

@@ -528,11 +528,14 @@ def _join_spaced(text: _Text, classes: str | None) -> None:
             return
     elif _SPACED_HINT.search(text.chars) is None:
         return
+    matches = list(_SPACED_OUT.finditer(text.chars))
+    if not matches:
+        return
     # A look-alike letter standing alone ("R е v o l u t") was no part of a mixed word
     # when the confusables were folded; once joined, it is.
     cyrillic_text = classes is None and _mostly_cyrillic(text.chars)
-    text.rewrite(
-        _SPACED_OUT,
+    text.rewrite_matches(
+        matches,
         lambda m: _fold_mixed_word("".join(c for c in m.group(0) if c.isalpha()), cyrillic_text),
     )
 
