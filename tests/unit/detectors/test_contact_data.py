@@ -15,6 +15,11 @@ CASES = [
     ("chiamami: +4.4.7.7.0.0.9.0.0.1.1.1", "contact.phone"),
     ("join t.me/example_group", "contact.chat_link"),
     ("find me: @alex_dev_2024", "contact.handle"),
+    # A handle opening the message addresses someone, as trackers and chats write it; a
+    # handle alone, or a second one later on, is still shared.
+    ("@dana_k please request the bonus in Upwork", None),
+    ("@alex_dev_2024", "contact.handle"),
+    ("@dana_k ask the others here, or write to @alex_dev_2024", "contact.handle"),
     ("budget is $1,500,000 for 2023-2024", None),
     ("order 12345 shipped on 12.05.2024", None),
     ("reach us at support@upwork.com", None),
