@@ -91,6 +91,10 @@ FLOORS = {
     # back an offer to pay outside. The rules alone flag 45 % of them; the model, which
     # has read them, still 3.9 %.
     "round45.jsonl": Floor(f1=0.95, fpr=0.045, intent=1.0, target=False, rules=(0.62, 0.45)),
+    # What real clients write and the legitimate messages that look like scams (session 14):
+    # paid interviewer gigs, "send us your CV", a client who keeps everything in the Upwork
+    # chat, an IT-support job on AnyDesk.
+    "round46.jsonl": Floor(f1=0.99, fpr=0.007, intent=1.0, target=False, rules=(0.935, 0.08)),
     "fresh_holdout.jsonl": held_out(0.965, rules=(0.96, 0.025)),
     "forum_holdout.jsonl": held_out(0.98, rules=(0.975, 0.005)),
     "round5_holdout.jsonl": held_out(0.99, rules=(0.935, 0.05)),
@@ -119,10 +123,11 @@ FLOORS = {
     "round31_holdout.jsonl": held_out(0.985, rules=(0.9, 0.05)),
     "round28_holdout.jsonl": held_out(0.985, rules=(0.905, 0.045)),
     "round32_blind.jsonl": Floor(f1=0.97, fpr=0.026, intent=0.975, target=False),
-    "round37_blind.jsonl": Floor(f1=0.96, fpr=0.015, intent=1.0, target=False),
-    "round39_blind.jsonl": Floor(f1=0.955, fpr=0.04, intent=1.0, target=False),
+    "round37_blind.jsonl": Floor(f1=0.965, fpr=0.006, intent=1.0, target=False),
+    "round39_blind.jsonl": Floor(f1=0.975, fpr=0.014, intent=1.0, target=False),
     "round41_blind.jsonl": Floor(f1=0.945, fpr=0.022, intent=1.0, target=False),
-    "round43_blind.jsonl": Floor(f1=0.945, fpr=0.045, intent=1.0, target=False),
+    "round43_blind.jsonl": Floor(f1=0.96, fpr=0.031, intent=1.0, target=False),
+    "round47_blind.jsonl": Floor(f1=0.98, fpr=0.02, intent=1.0, target=False),
 }
 """Reached with the model blended in: F1 0.99 or more and at most 0.6 % false positives
 on every tuned file and on every holdout but round 13's (0.989), all of which the model has
@@ -161,6 +166,15 @@ at the end, the rules alone 0.867 (0.093) then, 0.886 (0.064). Round 39's false-
 rate is above the 3 % target: a floor records what the blend does, not what it should.
 The 431 unread real client texts kept out of the repository went from F1 0.725 (FPR
 0.052) to 0.784 (0.067) over the session.
+Session 13 wrote round 43 blind (long posts naming risky things innocently): 0.904 (FPR
+0.083) before any change, 0.953 (0.042) at the end. Session 14 wrote round 47 blind beside
+round 46 (real-world style, legitimate messages that look like scams): 0.981 (0.019) before
+any change, 0.986 (0.019) at the end; round 43 read 0.963 (0.030), round 39 0.982 (0.013),
+round 37 0.968 (0.005), round 41 0.946 (0.021), round 32 0.973 (0.022). How much of a move
+is the retrain's own noise: the same data trained from other seeds (11 to 13 instead of 1
+to 3) changed 12 of the 1,927 blind verdicts, and round 43 read 0.953 (0.036) instead; six
+orders averaged instead of three still changed 10 between two seed sets. A floor moved by
+one or two messages on a file of 260 says little by itself.
 Round 28 was the blind file of session 8: the shipped blend read F1 0.979 (FPR 0.014,
 category right on 95.2 % of the flagged) before any change of that session, 0.984
 (0.014) at its end; the rules alone 0.907 (0.043).
@@ -174,10 +188,12 @@ THREAD_FLOORS = {
     "threads25.jsonl": 0.945,
     "threads_holdout.jsonl": 0.97,
     "threads_blind.jsonl": 0.94,
-    "threads28_blind.jsonl": 0.925,
+    "threads28_blind.jsonl": 0.93,
     "threads32_blind.jsonl": 0.93,
 }
-"""Share of thread messages whose escalation action matches. With the model of session 13
+"""Share of thread messages whose escalation action matches. With the model of session 14
+(19,400 messages, round 46 added): 124 of 131, 127 of 136, 126 of 134 (377 of 401 blind
+steps, 94.0 %), 126 of 126, 74 of 75, 127 of 134. With the model of session 13
 (19,136 messages, rounds 42, 44 and 45 added): 124 of 131, 126 of 136, 126 of 134 (376 of
 401 blind steps, 93.8 %, against 378 at the start of the session; with rounds 42 and 44
 only, 379), 126 of 126, 74 of 75, 127 of 134. Round 45 cost threads28_blind four steps,
