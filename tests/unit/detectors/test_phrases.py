@@ -66,7 +66,28 @@ CASES = [
     ("能加个微信请你开发吗？", "contact_exchange", "contact.channel_request"),  # 开发: no excuse
     # "？" ends a sentence though no space follows it: "Python" is the job, not the ask.
     ("有個Python爬蟲的案子？可以加微信詳談嗎？", "contact_exchange", "contact.channel_request"),
+    # Session 14: a "private" consultant who holds the content, pay stated in crypto, a
+    # part-time pitch that asks for a reply, and the short asks of broken English.
+    (
+        "I need a 5-page site. My private project consultant will send you the text and "
+        "logos, email him first.",
+        "scam",
+        "scam.private_consultant",
+    ),
+    ("Salary is paid in USDT every month.", "offplatform_payment", "payment.crypto_salary"),
+    ("与海外公司签合同，USDT结算。", "offplatform_payment", "payment.crypto_salary"),
+    (
+        "Part-time job, stable income from $120 a day, only a phone needed. Reply YES.",
+        "scam",
+        "scam.lure_invite",
+    ),
+    ("you have whats?", "contact_exchange", "contact.bare_channel"),
+    ("email id send pls", "contact_exchange", None),
     # near misses: the same words about the work itself
+    ("Interview on Zoom through Upwork, no free test tasks.", None, None),
+    ("Собеседование в Zoom через Upwork, без бесплатных тестовых заданий.", None, None),
+    ("We build a USDT payroll feature for crypto-native companies.", None, None),
+    ("Reply yes if the milestone date works for you.", None, None),
     (
         "After the contract starts, clone the repo, run npm install and fix the failing test.",
         None,
