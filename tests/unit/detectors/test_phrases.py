@@ -83,7 +83,14 @@ CASES = [
     ),
     ("you have whats?", "contact_exchange", "contact.bare_channel"),
     ("email id send pls", "contact_exchange", None),
+    ("Купите ноутбук в нашем магазине, стоимость вернем с первой зарплатой.", "scam", None),
+    (
+        "Cześć, szukasz pracy? Wystarczy telefon, zarobki od 300 zł dziennie. Napisz na priv.",
+        "scam",
+        "scam.lure_invite",
+    ),
     # near misses: the same words about the work itself
+    ("Отвечать клиентам нашего магазина в WhatsApp, почасовой контракт на Upwork.", None, None),
     ("Interview on Zoom through Upwork, no free test tasks.", None, None),
     ("Собеседование в Zoom через Upwork, без бесплатных тестовых заданий.", None, None),
     ("We build a USDT payroll feature for crypto-native companies.", None, None),
